@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test lint typecheck check bench lock clean migrate
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(DEV_STAMP): requirements-dev.txt $(RUNTIME_STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+migrate: $(RUNTIME_STAMP)
+	APP_ENV=$${APP_ENV:-development} $(BIN)/python manage.py migrate --noinput
+
+## make run: web server and Celery worker in the foreground until Ctrl-C (local development mode).
+run: migrate
+	APP_ENV=$${APP_ENV:-development} $(BIN)/python manage.py runstack
+
+## make test: lint, type-check, then the whole test suite.
+test: $(DEV_STAMP) lint typecheck
+	APP_ENV=development $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	APP_ENV=development $(BIN)/mypy .
+
+bench: $(DEV_STAMP)
+	APP_ENV=development $(BIN)/python -m bench
+
+## make lock: re-resolve the pinned dependency files from requirements*.in.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

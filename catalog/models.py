@@ -1,0 +1,141 @@
+"""Requests, their products, and one row per image: the record of what is done and what is left."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+
+
+class OutputFormat(models.TextChoices):
+    ORIGINAL = "original"
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+    AVIF = "avif"
+
+
+class ImageStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ProcessingRequest(models.Model):
+    """One uploaded CSV. Counters change only by single conditional UPDATEs (see services)."""
+
+    request_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="processing_requests",
+    )
+    name = models.CharField(max_length=255, help_text="The uploaded file's name.")
+    status = models.CharField(max_length=32, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+
+    scale = models.FloatField(default=0.5)
+    quality = models.PositiveSmallIntegerField(default=50)
+    output_format = models.CharField(max_length=16, choices=OutputFormat.choices, default=OutputFormat.ORIGINAL)
+    webhook_url = models.URLField(max_length=2048, blank=True)
+    base_url = models.CharField(max_length=512, help_text="Scheme and host that absolute URLs start with.")
+
+    products_total = models.PositiveIntegerField(default=0)
+    images_total = models.PositiveIntegerField(default=0)
+    images_done = models.PositiveIntegerField(default=0)
+    images_failed = models.PositiveIntegerField(default=0)
+
+    result_file = models.CharField(max_length=512, blank=True, help_text="Storage name of the output CSV.")
+    completed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_progress_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["completed", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.request_id})"
+
+    @property
+    def images_settled(self) -> int:
+        return self.images_done + self.images_failed
+
+
+class Product(models.Model):
+    """One row of the input CSV, with its cells kept exactly as written for the result CSV."""
+
+    request = models.ForeignKey(ProcessingRequest, on_delete=models.CASCADE, related_name="products")
+    line = models.PositiveIntegerField(help_text="1-based line of the input file where the row starts.")
+    serial_number = models.PositiveBigIntegerField()
+    serial_text = models.CharField(max_length=64)
+    name = models.TextField()
+    input_image_url = models.TextField(help_text="The input URLs cell, exactly as uploaded.")
+    output_image_url = models.TextField(blank=True, help_text="Output URLs, one slot per input, comma-joined.")
+    upload_time = models.DateTimeField(default=timezone.now)
+    processed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["request", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "serial_number"], name="unique_serial_per_request"),
+        ]
+        indexes = [models.Index(fields=["request", "line"])]
+
+    def __str__(self) -> str:
+        return f"{self.serial_text} {self.name}"
+
+
+class ProductImage(models.Model):
+    """One input image of a product: the unit of work a task claims."""
+
+    request = models.ForeignKey(ProcessingRequest, on_delete=models.CASCADE, related_name="images")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveSmallIntegerField(help_text="0-based place of the URL in the product's cell.")
+    input_url = models.TextField()
+
+    status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    output_file = models.CharField(max_length=512, blank=True, help_text="Storage name of the output image.")
+    output_format = models.CharField(max_length=16, blank=True)
+    error = models.TextField(blank=True)
+    input_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    output_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    input_width = models.PositiveIntegerField(null=True, blank=True)
+    input_height = models.PositiveIntegerField(null=True, blank=True)
+    output_width = models.PositiveIntegerField(null=True, blank=True)
+    output_height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["product", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "position"], name="unique_position_per_product"),
+        ]
+        indexes = [
+            models.Index(fields=["request", "status"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.input_url

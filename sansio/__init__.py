@@ -1,0 +1,9 @@
+"""Pure logic with no Django and no network: bytes in, bytes out.
+
+In the spirit of Flask's ``sansio`` folder, everything here can be tested and benchmarked
+without a database, a broker or a socket:
+
+- ``csvfile``: parse and validate an input catalogue CSV; write the result CSV.
+- ``images``: the image transform (decode, orient, resize, re-encode).
+- ``addresses``: the policy on which IP addresses the service may fetch from.
+"""
