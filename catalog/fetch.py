@@ -56,7 +56,9 @@ class Fetcher:
         self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> Response:
         try:
-            resp = self._pool.request(method, url, body=body, headers=dict(headers or {}), preload_content=True)
+            resp = self._pool.request(
+                method, url, body=body, headers=dict(headers or {}), preload_content=True
+            )
         except urllib3.exceptions.HTTPError as exc:
             raise FetchError(f"could not download {url}: {exc}", retryable=True) from exc
         return Response(resp.status, dict(resp.headers), resp.data, url)

@@ -48,7 +48,9 @@ class ProcessingRequest(models.Model):
 
     scale = models.FloatField(default=0.5)
     quality = models.PositiveSmallIntegerField(default=50)
-    output_format = models.CharField(max_length=16, choices=OutputFormat.choices, default=OutputFormat.ORIGINAL)
+    output_format = models.CharField(
+        max_length=16, choices=OutputFormat.choices, default=OutputFormat.ORIGINAL
+    )
     webhook_url = models.URLField(max_length=2048, blank=True)
     base_url = models.CharField(max_length=512, help_text="Scheme and host that absolute URLs start with.")
 
@@ -88,7 +90,9 @@ class Product(models.Model):
     serial_text = models.CharField(max_length=64)
     name = models.TextField()
     input_image_url = models.TextField(help_text="The input URLs cell, exactly as uploaded.")
-    output_image_url = models.TextField(blank=True, help_text="Output URLs, one slot per input, comma-joined.")
+    output_image_url = models.TextField(
+        blank=True, help_text="Output URLs, one slot per input, comma-joined."
+    )
     upload_time = models.DateTimeField(default=timezone.now)
     processed = models.BooleanField(default=False)
 
