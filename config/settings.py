@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+
+django_stubs_ext.monkeypatch()  # generic Django classes (ModelAdmin[...]) at run time
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -188,7 +191,7 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # in flight when a worker dies; the database stays the record of what is left and the reconciler
 # re-queues it.
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -198,6 +201,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.1,
     }
+    for _folder in ("queue", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Unacked tasks come back after this long: longer than any task may run (hard limit below).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -229,6 +234,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["catalog.permissions.AuthenticatedIfRequired"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "catalog.api.api_exception_handler",
 }
 
 # --- Security (production) ------------------------------------------------------------------------
@@ -250,7 +256,8 @@ USE_TZ = True
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_DIR = VAR_DIR / "log"
-LOG_DIR.mkdir(parents=True, exist_ok=True)
+for _folder in (LOG_DIR, STATIC_ROOT):
+    _folder.mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING: dict[str, Any] = {
     "version": 1,

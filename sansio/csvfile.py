@@ -55,7 +55,14 @@ class CatalogueReader:
     truncated: bool = False  # more problems than max_problems were found
 
     def __iter__(self) -> Iterator[CatalogueRow]:
+        # Detach afterwards: closing the wrapper would close the caller's stream, which reads it twice.
         text = io.TextIOWrapper(self.stream, encoding="utf-8-sig", newline="")
+        try:
+            yield from self._rows(text)
+        finally:
+            text.detach()
+
+    def _rows(self, text: IO[str]) -> Iterator[CatalogueRow]:
         reader = csv.reader(text, strict=True)
         header = next(reader, None)
         if header is None:

@@ -1,0 +1,131 @@
+"""The public JSON API: upload a CSV, poll its status (see shared/api-contract.md)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler
+
+from catalog import selectors, services
+from catalog.logcontext import request_id_context
+from catalog.models import OutputFormat
+from sansio.csvfile import CsvProblem
+
+
+def error_items(problems: list[CsvProblem]) -> list[dict[str, Any]]:
+    return [{"line": p.line, "column": p.column, "message": p.message} for p in problems]
+
+
+def refusal(http_status: int, message: str, **extra: Any) -> Response:
+    errors = [{"line": None, "column": None, "message": message, **extra}]
+    return Response({"status": "error", "errors": errors}, status=http_status)
+
+
+if TYPE_CHECKING:
+    _Serializer = serializers.Serializer[dict[str, Any]]
+else:
+    _Serializer = serializers.Serializer  # DRF's classes are not subscriptable at run time
+
+
+class UploadOptionsSerializer(_Serializer):
+    scale = serializers.FloatField(default=0.5)
+    quality = serializers.IntegerField(default=50, min_value=1, max_value=100)
+    output_format = serializers.ChoiceField(choices=OutputFormat.values, default=OutputFormat.ORIGINAL)
+    webhook_url = serializers.URLField(default="", allow_blank=True, max_length=2048)
+
+    def validate_scale(self, value: float) -> float:
+        if not 0 < value <= 1:
+            raise serializers.ValidationError("must be greater than 0 and at most 1")
+        return value
+
+    def validate_webhook_url(self, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("must be an http or https URL")
+        return value
+
+
+class UploadView(APIView):
+    parser_classes = [MultiPartParser]
+
+    def post(self, request: Request) -> Response:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.CSV_MAX_BYTES + 64 * 1024:  # refuse before reading the body
+            return self._too_large()
+        upload = request.FILES.get("file")
+        if upload is None:
+            return refusal(status.HTTP_400_BAD_REQUEST, "no file: send the CSV as the multipart field 'file'")
+        if upload.size is not None and upload.size > settings.CSV_MAX_BYTES:
+            return self._too_large()
+        options = UploadOptionsSerializer(data=request.data)
+        if not options.is_valid():
+            errors = [
+                {"line": None, "column": None, "field": field, "message": f"{field}: {message}"}
+                for field, messages in options.errors.items()
+                for message in messages
+            ]
+            return Response({"status": "error", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        base_url = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+        try:
+            created = services.create_request(
+                upload,
+                name=upload.name or "upload.csv",
+                options=services.RequestOptions(**options.validated_data),
+                base_url=base_url,
+                owner=request.user if request.user and request.user.is_authenticated else None,
+            )
+        except services.CatalogueRejected as exc:
+            body: dict[str, Any] = {"status": "error", "errors": error_items(exc.problems)}
+            if exc.truncated:
+                body["errors_truncated"] = True
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        with request_id_context(created.request_id):
+            return Response(
+                {
+                    "status": "accepted",
+                    "request_id": str(created.request_id),
+                    "status_url": selectors.status_url(created),
+                },
+                status=status.HTTP_202_ACCEPTED,
+            )
+
+    @staticmethod
+    def _too_large() -> Response:
+        limit_mb = settings.CSV_MAX_BYTES / (1024 * 1024)
+        return refusal(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"the file is over the {limit_mb:g} MB limit"
+        )
+
+
+class StatusView(APIView):
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("request_id", "").strip()
+        if not raw:
+            return _message(
+                status.HTTP_400_BAD_REQUEST, "request_id is required: /api/status/?request_id=<uuid>"
+            )
+        try:
+            request_id = uuid.UUID(raw)
+        except ValueError:
+            return _message(status.HTTP_400_BAD_REQUEST, f"request_id {raw[:64]!r} is not a UUID")
+        found = selectors.find_request(request_id, request.user)
+        if found is None:
+            return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
+        return Response(selectors.status_payload(found))
+
+
+def _message(http_status: int, message: str) -> Response:
+    return Response({"status": "error", "message": message}, status=http_status)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's own errors (auth, parsing, throttling) in the contract's error shape."""
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"status": "error", "message": str(response.data["detail"])}
+    return response
