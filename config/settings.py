@@ -256,8 +256,8 @@ USE_TZ = True
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_DIR = VAR_DIR / "log"
-for _folder in (LOG_DIR, STATIC_ROOT):
-    _folder.mkdir(parents=True, exist_ok=True)
+for _needed in (LOG_DIR, STATIC_ROOT):
+    _needed.mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING: dict[str, Any] = {
     "version": 1,
