@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.support import backends
+from tests.support.imageserver import ImageServer, serve_images
+from tests.support.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def image_server() -> Iterator[ImageServer]:
+    with serve_images() as server:
+        yield server
+
+
+def start_stack(root: Path, extra_env: dict[str, str], *, workers: int = 1) -> Stack:
+    stack = Stack(root, extra_env)
+    stack.migrate()
+    for n in range(workers):
+        stack.start_worker(f"worker{n + 1}", beat=n == 0)
+    try:
+        stack.start_web()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis+postgresql"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole service as real processes: the embedded default, then Redis + PostgreSQL."""
+    with ExitStack() as resources:
+        env: dict[str, str] = {}
+        if request.param == "redis+postgresql":
+            env["DATABASE_URL"] = resources.enter_context(backends.postgres_database())
+            env["CELERY_BROKER_URL"] = resources.enter_context(backends.redis_broker())
+        stack = start_stack(tmp_path_factory.mktemp(request.param.replace("+", "-")), env)
+        resources.callback(stack.stop)
+        yield stack

@@ -1,0 +1,128 @@
+"""End to end: a CSV uploaded through the API, real workers, real image server, real storage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+
+from PIL import Image
+
+from tests.support.imageserver import ImageServer
+from tests.support.stack import Stack
+
+
+def photo(size: tuple[int, int], fmt: str, mode: str = "RGB", **save: object) -> bytes:
+    """A noisy, photo-like image: re-encoding it at quality 50 really saves bytes."""
+    noise = Image.effect_noise(size, 60).convert("L")
+    gradient = Image.linear_gradient("L").resize(size)
+    channels = [noise, gradient, Image.merge("RGB", (gradient, noise, noise)).convert("L")]
+    if mode == "RGBA":
+        channels.append(gradient.point(lambda v: 255 - v))
+    image = Image.merge(mode, channels)
+    buf = io.BytesIO()
+    image.save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+def animated_gif(size: tuple[int, int], frames: int) -> bytes:
+    images = [Image.new("P", size, color) for color in range(frames)]
+    buf = io.BytesIO()
+    images[0].save(buf, "GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
+    return buf.getvalue()
+
+
+def catalogue(server: ImageServer, prefix: str) -> tuple[bytes, dict[str, tuple[str, tuple[int, int]]]]:
+    """A CSV of products with several formats, one missing image and one that is not an image."""
+    sources = {
+        "a.jpg": (photo((640, 480), "JPEG", quality=95), "JPEG", (640, 480)),
+        "b.png": (photo((301, 200), "PNG", "RGBA"), "PNG", (301, 200)),
+        "c.webp": (photo((500, 333), "WEBP", quality=95), "WEBP", (500, 333)),
+        "d.gif": (animated_gif((120, 81), 3), "GIF", (120, 81)),
+    }
+    expected = {}
+    for name, (body, fmt, size) in sources.items():
+        url = server.add(f"{prefix}/{name}", body)
+        expected[url] = (fmt, size)
+    urls = list(expected)
+    missing = server.url(f"{prefix}/missing.jpg")
+    not_image = server.add(f"{prefix}/page.jpg", b"<html>hello</html>", "image/jpeg")
+    rows = [
+        ["S. No.", "Product Name", "Input Image Urls"],
+        ["1", "Chair", f"{urls[0]}, {urls[1]}"],
+        ["2.", "Table", urls[2]],
+        ["3", "Lamp", f"{urls[3]},{missing},{urls[0]}"],
+        ["4", "Rug", not_image],
+    ]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode(), expected
+
+
+def test_upload_to_result_csv(stack: Stack, image_server: ImageServer) -> None:
+    body, expected = catalogue(image_server, uuid.uuid4().hex)
+
+    code, accepted = stack.upload(body, filename="chairs.csv")
+    assert code == 202, accepted
+    assert accepted["status"] == "accepted"
+    request_id = accepted["request_id"]
+    assert uuid.UUID(request_id).version == 4
+    assert accepted["status_url"] == f"{stack.base_url}/api/status/?request_id={request_id}"
+
+    status = stack.wait_complete(request_id)
+    percents = status.pop("_percent_seen")
+    assert percents == sorted(percents), "progress never goes backwards"
+    assert status["status"] == "completed_with_errors"
+    assert status["name"] == "chairs.csv"
+    assert status["completed_at"] is not None
+    assert status["progress"] == {"products": 4, "images": 7, "done": 5, "failed": 2, "percent": 100}
+    errors = {(e["line"], e["serial_number"]): e for e in status["errors"]}
+    assert set(errors) == {(4, 3), (5, 4)}
+    assert "404" in errors[(4, 3)]["message"] and errors[(4, 3)]["url"].endswith("/missing.jpg")
+    assert errors[(5, 4)]["message"]
+
+    result = stack.get(status["result_file"])
+    assert result.status == 200
+    rows = list(csv.reader(io.StringIO(result.data.decode())))
+    assert rows[0] == ["S. No.", "Product Name", "Input Image Urls", "Output Image Urls"]
+    submitted = list(csv.reader(io.StringIO(body.decode())))
+    assert [row[:3] for row in rows[1:]] == submitted[1:], "inputs echoed exactly, in input order"
+
+    outputs_seen = 0
+    for row in rows[1:]:
+        inputs = [u.strip() for u in row[2].split(",")]
+        outputs = row[3].split(",")
+        assert len(outputs) == len(inputs), row
+        for input_url, output_url in zip(inputs, outputs, strict=True):
+            if input_url not in expected:
+                assert output_url == "", "a failed image leaves its slot empty"
+                continue
+            fmt, (width, height) = expected[input_url]
+            fetched = stack.get(output_url)
+            assert fetched.status == 200, output_url
+            with Image.open(io.BytesIO(fetched.data)) as out:
+                assert out.format == fmt
+                assert out.size == (round(width / 2), round(height / 2))
+                if fmt == "GIF":
+                    assert getattr(out, "n_frames", 1) == 3
+            if fmt != "GIF":
+                assert len(fetched.data) < len(image_server.files["/" + input_url.split("/", 3)[3]].body)
+            outputs_seen += 1
+    assert outputs_seen == 5
+
+
+def test_status_for_unknown_and_malformed_ids(stack: Stack) -> None:
+    missing = stack.http.request(
+        "GET", f"{stack.base_url}/api/status/", fields={"request_id": str(uuid.uuid4())}
+    )
+    assert missing.status == 404
+    malformed = stack.http.request("GET", f"{stack.base_url}/api/status/", fields={"request_id": "nope"})
+    assert malformed.status == 400
+    absent = stack.http.request("GET", f"{stack.base_url}/api/status/")
+    assert absent.status == 400
+
+
+def test_healthz_names_every_part(stack: Stack) -> None:
+    health = stack.wait_healthy()
+    assert health["status"] == "ok"
+    assert set(health["checks"]) == {"database", "broker", "storage"}

@@ -1,0 +1,94 @@
+"""The real servers of the scale-out path here: found, started if down, or skipped with a reason."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+# How this machine's services are started (see the env notes); used only when one is down.
+START_COMMANDS = {
+    "postgresql": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "redis": (
+        'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no '
+        "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
+    ),
+    "rabbitmq": "rabbitmq-server -detached",
+}
+PORTS = {"postgresql": 5432, "redis": 6379, "rabbitmq": 5672}
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_up(service: str, wait: float = 60) -> None:
+    port = PORTS[service]
+    if _listening(port):
+        return
+    subprocess.run(START_COMMANDS[service], shell=True, capture_output=True, timeout=120, check=False)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if _listening(port):
+            time.sleep(1 if service == "rabbitmq" else 0)  # the AMQP listener opens before boot finishes
+            return
+        time.sleep(0.5)
+    pytest.skip(f"{service} is not reachable on 127.0.0.1:{port} and could not be started here")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty database; dropped afterwards."""
+    ensure_up("postgresql")
+    import psycopg
+
+    name = f"catalogue_test_{secrets.token_hex(4)}"
+    admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def redis_broker(db: int = 7) -> Iterator[str]:
+    ensure_up("redis")
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+    client.flushdb()
+    try:
+        yield f"redis://127.0.0.1:6379/{db}"
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@contextmanager
+def rabbitmq_broker() -> Iterator[str]:
+    """A fresh virtual host, so queues left by another run cannot deliver into this one."""
+    ensure_up("rabbitmq")
+    vhost = f"catalogue-test-{secrets.token_hex(4)}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60, check=False)

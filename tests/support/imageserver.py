@@ -1,0 +1,64 @@
+"""A real HTTP server on 127.0.0.1 that serves test images and counts what it was asked for."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Served:
+    body: bytes
+    content_type: str = "application/octet-stream"
+    status: int = 200
+
+
+@dataclass
+class ImageServer:
+    files: dict[str, Served] = field(default_factory=dict)
+    hits: Counter[str] = field(default_factory=Counter)
+    port: int = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def add(
+        self, path: str, body: bytes, content_type: str = "application/octet-stream", status: int = 200
+    ) -> str:
+        self.files["/" + path.lstrip("/")] = Served(body, content_type, status)
+        return self.url(path)
+
+
+@contextmanager
+def serve_images() -> Iterator[ImageServer]:
+    state = ImageServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            state.hits[self.path] += 1
+            served = state.files.get(self.path, Served(b"not found", "text/plain", 404))
+            self.send_response(served.status)
+            self.send_header("Content-Type", served.content_type)
+            self.send_header("Content-Length", str(len(served.body)))
+            self.end_headers()
+            self.wfile.write(served.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

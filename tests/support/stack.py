@@ -1,0 +1,163 @@
+"""The service as separate real processes (migrate, gunicorn, Celery workers) for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+REPO = Path(__file__).resolve().parents[2]
+# Variables a developer's shell may have set that must not leak into a test stack.
+_SCRUBBED = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "AWS_STORAGE_BUCKET_NAME",
+    "PUBLIC_BASE_URL",
+    "REQUIRE_AUTH",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    http: urllib3.PoolManager = field(
+        default_factory=lambda: urllib3.PoolManager(timeout=30.0, retries=False)
+    )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+        env.update(
+            APP_ENV="development",
+            VAR_DIR=str(self.root / "var"),
+            PORT=str(self.port),
+            FETCH_ALLOWED_PRIVATE_NETWORKS="127.0.0.1/32",
+            RECONCILE_INTERVAL_SECONDS="2",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def log_path(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = self.log_path(name).open("ab")
+        proc = subprocess.Popen(
+            args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = proc
+        return proc
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=REPO,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+    def start_web(self) -> None:
+        args = [sys.executable, "-m", "gunicorn", "config.wsgi", f"--bind=127.0.0.1:{self.port}"]
+        args += ["--workers=2", "--threads=4", "--access-logfile=-", "--graceful-timeout=5"]
+        self._spawn("web", args)
+        self.wait_healthy()
+
+    def start_worker(self, name: str = "worker", *, concurrency: int = 2, beat: bool = True) -> None:
+        args = [sys.executable, "-m", "celery", "--app=config", "worker", f"--hostname={name}@%h"]
+        args += [f"--concurrency={concurrency}", "--queues=images,control", "--loglevel=INFO"]
+        args += ["--without-gossip", "--without-mingle"]
+        if beat:
+            args += ["--beat", f"--schedule={self.root / 'beat-schedule'}"]
+        self._spawn(name, args)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group: a worker's pool children die with it."""
+        proc = self.processes[name]
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def logs(self, tail: int = 60) -> str:
+        parts = []
+        for name in self.processes:
+            lines = self.log_path(name).read_text(errors="replace").splitlines()[-tail:]
+            parts.append(f"--- {name} ---\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+    # --- talking to it like a client -----------------------------------------------------------
+
+    def wait_healthy(self, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                resp = self.http.request("GET", f"{self.base_url}/healthz")
+                if resp.status == 200:
+                    return dict(json.loads(resp.data))
+                last = resp.data
+            except urllib3.exceptions.HTTPError as exc:
+                last = exc
+            time.sleep(0.3)
+        raise AssertionError(f"web server not healthy after {timeout}s: {last!r}\n{self.logs()}")
+
+    def upload(
+        self, csv: bytes, filename: str = "catalogue.csv", **fields: str
+    ) -> tuple[int, dict[str, Any]]:
+        form: dict[str, Any] = {"file": (filename, csv, "text/csv"), **fields}
+        resp = self.http.request("POST", f"{self.base_url}/api/upload/", fields=form)
+        return resp.status, json.loads(resp.data)
+
+    def status(self, request_id: str) -> dict[str, Any]:
+        resp = self.http.request("GET", f"{self.base_url}/api/status/", fields={"request_id": request_id})
+        assert resp.status == 200, resp.data
+        return dict(json.loads(resp.data))
+
+    def wait_complete(self, request_id: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        seen: list[int] = []
+        while time.monotonic() < deadline:
+            status = self.status(request_id)
+            seen.append(status["progress"]["percent"])
+            if status["completed"]:
+                status["_percent_seen"] = seen
+                return status
+            time.sleep(0.25)
+        raise AssertionError(f"request {request_id} not complete after {timeout}s: {status}\n{self.logs()}")
+
+    def get(self, url: str) -> urllib3.BaseHTTPResponse:
+        return self.http.request("GET", url)
