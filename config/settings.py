@@ -7,6 +7,7 @@ authentication is required. Bad values fail at start-up with the variable named.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as local static files: no CDN needed
     "catalog",
 ]
 
@@ -235,6 +238,16 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "catalog.api.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Catalogue images API",
+    "DESCRIPTION": "Upload a CSV of products and image URLs; poll for the resized images and a result CSV.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security (production) ------------------------------------------------------------------------
@@ -256,23 +269,34 @@ USE_TZ = True
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_DIR = VAR_DIR / "log"
-for _needed in (LOG_DIR, STATIC_ROOT):
+# Prometheus counters are kept per process in files here, so /metrics adds up web and workers alike.
+METRICS_DIR = VAR_DIR / "metrics"
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
+for _needed in (LOG_DIR, STATIC_ROOT, METRICS_DIR):
     _needed.mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be 'text' or 'json'")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "catalog.logcontext.RequestIdFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(processName)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "text", "filters": ["request_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
         "errors": {
             "class": "logging.handlers.WatchedFileHandler",
             "filename": str(LOG_DIR / "errors.log"),
             "level": "ERROR",
-            "formatter": "text",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         },
     },
