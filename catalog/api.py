@@ -47,6 +47,8 @@ class UploadOptionsSerializer(_Serializer):
     def validate_webhook_url(self, value: str) -> str:
         if value and not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("must be an http or https URL")
+        if value and not settings.WEBHOOK_SECRET:
+            raise serializers.ValidationError("webhooks are not enabled on this server (no WEBHOOK_SECRET)")
         return value
 
 

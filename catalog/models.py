@@ -143,3 +143,48 @@ class ProductImage(models.Model):
 
     def __str__(self) -> str:
         return self.input_url
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(models.Model):
+    """The outbox row: written in the transaction that completes a request, delivered from here."""
+
+    request = models.ForeignKey(
+        ProcessingRequest, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    message_id = models.CharField(max_length=64, unique=True, help_text="The webhook-id header.")
+    url = models.URLField(max_length=2048)
+    body = models.TextField(help_text="The JSON sent, byte for byte the same on every attempt.")
+    status = models.CharField(max_length=16, choices=WebhookStatus.choices, default=WebhookStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.url}"
+
+
+class WebhookAttempt(models.Model):
+    """One try at delivering, kept as a log for the status endpoint and the admin."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    attempted_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error}"

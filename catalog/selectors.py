@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
+from catalog import webhooks
 from catalog.models import ImageStatus, ProcessingRequest, ProductImage
 from catalog.storage import absolute_url
 
@@ -87,4 +88,5 @@ def status_payload(request: ProcessingRequest) -> dict[str, Any]:
         "errors": errors,
         "errors_truncated": request.images_failed > len(errors),
         "status_url": status_url(request),
+        "webhooks": webhooks.delivery_log(request) if request.webhook_url else [],
     }

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from catalog import webhooks
 from catalog.batching import batched
 from catalog.fetch import Fetcher, FetchError
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
+from catalog.queueing import enqueue
 from catalog.storage import absolute_url, output_image_name, result_csv_name, save_bytes
 from sansio.csvfile import CatalogueReader, CatalogueRow, CsvLimits, CsvProblem, ResultRow, write_result_csv
 from sansio.images import ImageRejected, TransformOptions, transform
@@ -56,11 +57,6 @@ def csv_limits() -> CsvLimits:
         max_urls_per_row=settings.CSV_MAX_URLS_PER_ROW,
         max_problems=settings.CSV_MAX_PROBLEMS,
     )
-
-
-def _enqueue(task_name: str, *args: object) -> None:
-    # By name, so services need not import tasks (which import services).
-    current_app.send_task(task_name, args=args)
 
 
 # --- Accepting a request --------------------------------------------------------------------------
@@ -102,7 +98,7 @@ def create_request(
             products_total=products_total, images_total=images_total
         )
         request.products_total, request.images_total = products_total, images_total
-        transaction.on_commit(lambda: _enqueue("catalog.tasks.dispatch_request", request.pk))
+        transaction.on_commit(lambda: enqueue("catalog.tasks.dispatch_request", request.pk))
     logger.info("accepted %s: %d products, %d images", request.request_id, products_total, images_total)
     return request
 
@@ -300,7 +296,7 @@ def _finalize_if_settled(request_pk: int) -> None:
         pk=request_pk, completed=False, images_total=F("images_done") + F("images_failed")
     )
     if settled.exists():
-        transaction.on_commit(lambda: _enqueue("catalog.tasks.finalize_request", request_pk))
+        transaction.on_commit(lambda: enqueue("catalog.tasks.finalize_request", request_pk))
 
 
 # --- Completing a request -------------------------------------------------------------------------
@@ -328,6 +324,9 @@ def finalize_request(request_pk: int) -> bool:
         won = ProcessingRequest.objects.filter(pk=request_pk, completed=False).update(
             completed=True, status=status, result_file=name, completed_at=timezone.now()
         )
+        if won and request.webhook_url:
+            request.refresh_from_db()
+            webhooks.queue_completion(request)
     if won:
         logger.info(
             "completed %s: %s, %d done, %d failed",

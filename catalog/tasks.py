@@ -10,11 +10,11 @@ from functools import cache
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from catalog import services
+from catalog import services, webhooks
 from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
-from catalog.models import ProcessingRequest
+from catalog.models import ProcessingRequest, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,13 @@ def finalize_request(request_pk: int) -> None:
         services.finalize_request(request_pk)
 
 
+@shared_task(name="catalog.tasks.deliver_webhook", ignore_result=True)
+def deliver_webhook(delivery_pk: int) -> None:
+    request_id = WebhookDelivery.objects.values_list("request__request_id", flat=True).get(pk=delivery_pk)
+    with request_id_context(request_id):
+        webhooks.deliver(delivery_pk, _fetcher())
+
+
 @shared_task(name="catalog.tasks.reconcile", ignore_result=True)
 def reconcile() -> None:
     report = services.reconcile()
@@ -87,6 +94,8 @@ def reconcile() -> None:
     _enqueue_images(report.images_requeued)
     for request_pk in report.requests_to_finalize:
         finalize_request.delay(request_pk)
+    for delivery_pk in webhooks.due_delivery_ids():  # webhook retries are scheduled in the database
+        deliver_webhook.delay(delivery_pk)
     if report.requests_redispatched or report.images_requeued or report.images_given_up:
         logger.warning(
             "reconciler: %d requests re-dispatched, %d images re-queued, %d given up",

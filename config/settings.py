@@ -6,6 +6,7 @@ authentication is required. Bad values fail at start-up with the variable named.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from pathlib import Path
@@ -186,8 +187,18 @@ IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 30.0)
 
 # --- Webhooks -------------------------------------------------------------------------------------
-WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "whsec_development-only" if DEVELOPMENT else "")
+# In Standard Webhooks form: "whsec_" + base64 key bytes. Unset in production: webhooks are refused at upload.
+WEBHOOK_SECRET = env_str(
+    "WEBHOOK_SECRET", "whsec_ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLWtleQ==" if DEVELOPMENT else ""
+)
+if WEBHOOK_SECRET.startswith("whsec_"):
+    try:
+        base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raise ImproperlyConfigured("WEBHOOK_SECRET: after 'whsec_' must come base64 key bytes") from None
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
 
 # --- Celery ---------------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: no server to install. It can drop a message

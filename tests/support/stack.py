@@ -55,6 +55,7 @@ class Stack:
             PORT=str(self.port),
             FETCH_ALLOWED_PRIVATE_NETWORKS="127.0.0.1/32",
             RECONCILE_INTERVAL_SECONDS="2",
+            WEBHOOK_RETRY_BASE_SECONDS="1",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
