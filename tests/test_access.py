@@ -1,0 +1,111 @@
+"""Who may see what: tokens, owners, throttling, and the production settings' deploy check."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+REPO = Path(__file__).resolve().parents[1]
+CSV = b"S. No.,Product Name,Input Image Urls\n1,SKU1,https://img.example.com/a.jpg\n"
+
+
+def upload(client: Client, **headers: str) -> tuple[int, dict[str, object]]:
+    response = client.post(
+        "/api/upload/", {"file": SimpleUploadedFile("c.csv", CSV, "text/csv")}, headers=headers or None
+    )
+    return response.status_code, response.json()
+
+
+@pytest.fixture
+def auth_required(settings) -> None:
+    settings.REQUIRE_AUTH = True
+
+
+@pytest.mark.django_db
+def test_without_a_token_the_api_refuses(client: Client, auth_required: None) -> None:
+    code, body = upload(client)
+    assert code in (401, 403)
+    assert body["status"] == "error"
+    assert client.get(f"/api/status/?request_id={uuid.uuid4()}").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_each_request_is_visible_to_its_owner_only(
+    client: Client, auth_required: None, django_capture_on_commit_callbacks
+) -> None:
+    alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
+    alice_token, bob_token = Token.objects.create(user=alice), Token.objects.create(user=bob)
+    with django_capture_on_commit_callbacks(execute=False):
+        code, body = upload(client, Authorization=f"Token {alice_token.key}")
+    assert code == 202
+    status_path = f"/api/status/?request_id={body['request_id']}"
+    assert client.get(status_path, headers={"Authorization": f"Token {alice_token.key}"}).status_code == 200
+    other = client.get(status_path, headers={"Authorization": f"Token {bob_token.key}"})
+    assert other.status_code == 404, "another user's request id answers 404, as if it did not exist"
+    bad = client.get(status_path, headers={"Authorization": "Token not-a-real-token"})
+    assert bad.status_code == 401
+
+
+@pytest.mark.django_db
+def test_uploads_are_throttled(client: Client, django_capture_on_commit_callbacks, monkeypatch) -> None:
+    from rest_framework.throttling import ScopedRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"upload": "2/minute"})
+    with django_capture_on_commit_callbacks(execute=False):
+        codes = [upload(client)[0] for _ in range(3)]
+    assert codes == [202, 202, 429]
+    cache.clear()
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_ENV", "DEBUG", "REQUIRE_AUTH"))}
+    env.update(
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="images.example.com",
+        VAR_DIR=str(tmp_path),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SECRET_KEY", "", "SECRET_KEY must be set"),
+        ("ALLOWED_HOSTS", "*", "wildcard"),
+        ("PORT", "eighty", "PORT='eighty' is not a whole number"),
+        ("FETCH_ALLOWED_PRIVATE_NETWORKS", "10.0.0.0/33", "not a CIDR network"),
+        ("REQUIRE_AUTH", "maybe", "REQUIRE_AUTH='maybe' is not a boolean"),
+    ],
+)
+def test_bad_settings_fail_loudly(tmp_path: Path, variable: str, value: str, message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "APP_ENV"}
+    env.update(
+        APP_ENV="production", SECRET_KEY="x" * 60, ALLOWED_HOSTS="images.example.com", VAR_DIR=str(tmp_path)
+    )
+    env[variable] = value
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
