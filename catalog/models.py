@@ -114,9 +114,18 @@ class ProductImage(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     position = models.PositiveSmallIntegerField(help_text="0-based place of the URL in the product's cell.")
     input_url = models.TextField()
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="duplicates",
+        help_text="The same URL earlier in the request: processed once, its result shared.",
+    )
 
     status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    claim_token = models.UUIDField(null=True, blank=True, help_text="Who holds the current claim.")
     enqueued_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from catalog import services, webhooks
 from catalog.batching import batched
@@ -25,9 +28,21 @@ def _fetcher() -> Fetcher:
     return fetcher_from_settings()
 
 
+@cache
+def _threads() -> ThreadPoolExecutor:
+    """Per worker process: a batch's downloads overlap, and Pillow releases the GIL while it works."""
+    return ThreadPoolExecutor(max_workers=settings.IMAGE_BATCH_SIZE, thread_name_prefix="image")
+
+
 def _backoff_seconds(attempt: int) -> float:
     # Exponential with full jitter, so a host that failed many images is not hit again all at once.
     return float(random.uniform(0, min(300, 2**attempt)))  # noqa: S311 - jitter, not security
+
+
+def enqueue_images(image_ids: Iterable[int]) -> None:
+    for chunk in batched(image_ids, settings.IMAGE_BATCH_SIZE):
+        services.mark_enqueued(list(chunk))
+        process_images.delay(list(chunk))
 
 
 @shared_task(name="catalog.tasks.dispatch_request", ignore_result=True)
@@ -35,41 +50,42 @@ def dispatch_request(request_pk: int) -> None:
     request_id = ProcessingRequest.objects.values_list("request_id", flat=True).get(pk=request_pk)
     with request_id_context(request_id):
         services.start_request(request_pk)
-        _enqueue_images(services.queued_image_ids(request_pk))
+        enqueue_images(services.queued_image_ids(request_pk))
 
 
-def _enqueue_images(image_ids: Iterable[int]) -> None:
-    for chunk in batched(image_ids, services.ENQUEUE_BATCH):
-        services.mark_enqueued(list(chunk))
-        for image_id in chunk:
-            process_image.delay(image_id)
+Outcome = services.ImageOutput | services.ImageFailed
 
 
-@shared_task(name="catalog.tasks.process_image", ignore_result=True)
-def process_image(image_id: int) -> None:
-    claimed = services.claim_image(image_id)
-    if claimed is None:
-        return  # done already, or another worker holds it: a duplicate delivery is a no-op
-    with request_id_context(claimed.image.request.request_id):
+def _produce(claimed: services.ClaimedImage) -> Outcome:
+    try:
+        return services.produce_output(claimed, _fetcher())
+    except services.ImageFailed as exc:
+        return exc
+    except Exception:
+        logger.exception("unexpected error processing image %s", claimed.image.pk)
+        return services.ImageFailed("internal error while processing the image", retryable=True)
+
+
+@shared_task(name="catalog.tasks.process_images", ignore_result=True)
+def process_images(image_ids: list[int]) -> None:
+    claims = services.claim_images(image_ids)
+    if not claims:
+        return  # done already, or another worker holds them: a duplicate delivery is a no-op
+    with request_id_context(claims[0].image.request.request_id):
         try:
-            output = services.produce_output(claimed, _fetcher())
-        except services.ImageFailed as exc:
-            _settle_failure(claimed, str(exc), retryable=exc.retryable)
+            futures = [_threads().submit(contextvars.copy_context().run, _produce, c) for c in claims]
+            outcomes = [future.result() for future in futures]
         except SoftTimeLimitExceeded:
-            _settle_failure(claimed, "processing took too long", retryable=True)
-        except Exception:
-            logger.exception("unexpected error processing image %s", image_id)
-            _settle_failure(claimed, "internal error while processing the image", retryable=True)
-        else:
-            services.finish_image(claimed, output)
-
-
-def _settle_failure(claimed: services.ClaimedImage, message: str, *, retryable: bool) -> None:
-    if not retryable:
-        services.fail_image(claimed, message)
-    elif services.release_image(claimed, message):
-        countdown = _backoff_seconds(claimed.attempt)
-        process_image.apply_async((claimed.image.pk,), countdown=countdown)
+            services.settle([], [], [(claimed, "processing took too long") for claimed in claims])
+            raise
+        done = [(c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageOutput)]
+        errors = [
+            (c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageFailed)
+        ]
+        failed = [(c, str(error)) for c, error in errors if not error.retryable]
+        retry = [(c, str(error)) for c, error in errors if error.retryable]
+        for claimed in services.settle(done, failed, retry):
+            process_images.apply_async(([claimed.image.pk],), countdown=_backoff_seconds(claimed.attempt))
 
 
 @shared_task(name="catalog.tasks.finalize_request", ignore_result=True)
@@ -91,7 +107,7 @@ def reconcile() -> None:
     report = services.reconcile()
     for request_pk in report.requests_redispatched:
         dispatch_request.delay(request_pk)
-    _enqueue_images(report.images_requeued)
+    enqueue_images(report.images_requeued)
     for request_pk in report.requests_to_finalize:
         finalize_request.delay(request_pk)
     for delivery_pk in webhooks.due_delivery_ids():  # webhook retries are scheduled in the database

@@ -184,6 +184,8 @@ IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
 IMAGE_MAX_FRAMES = env_int("IMAGE_MAX_FRAMES", 200, minimum=1)
 IMAGE_MAX_ATTEMPTS = env_int("IMAGE_MAX_ATTEMPTS", 5, minimum=1)
 IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
+# Images per task: their downloads overlap in threads, and their rows are written in one transaction.
+IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 4, minimum=1, maximum=64)
 RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 30.0)
 
 # --- Webhooks -------------------------------------------------------------------------------------
@@ -231,7 +233,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "images"
 CELERY_TASK_ROUTES = {
-    "catalog.tasks.process_image": {"queue": "images"},
+    "catalog.tasks.process_images": {"queue": "images"},
     "catalog.tasks.*": {"queue": "control"},
 }
 CELERY_BEAT_SCHEDULE = {

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from catalog import services
-from catalog.models import ImageStatus, ProcessingRequest, ProductImage, RequestStatus
+from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -21,72 +21,103 @@ CSV = (
 )
 
 
-@pytest.fixture
-def request_pk(django_capture_on_commit_callbacks) -> int:
-    with django_capture_on_commit_callbacks(execute=False):
+def create(body: bytes, capture) -> int:
+    with capture(execute=False):
         created = services.create_request(
-            io.BytesIO(CSV), name="c.csv", options=services.RequestOptions(), base_url="http://testserver"
+            io.BytesIO(body), name="c.csv", options=services.RequestOptions(), base_url="http://testserver"
         )
     services.start_request(created.pk)
     return created.pk
+
+
+@pytest.fixture
+def request_pk(django_capture_on_commit_callbacks) -> int:
+    return create(CSV, django_capture_on_commit_callbacks)
 
 
 def output(name: str) -> services.ImageOutput:
     return services.ImageOutput(name, "JPEG", 100, 50, (10, 10), (5, 5))
 
 
-def first_image(request_pk: int) -> ProductImage:
-    return ProductImage.objects.filter(request_id=request_pk).order_by("pk").first()  # type: ignore[return-value]
+def image_ids(request_pk: int) -> list[int]:
+    return list(
+        ProductImage.objects.filter(request_id=request_pk).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def claim_one(image_id: int) -> services.ClaimedImage:
+    [claimed] = services.claim_images([image_id])
+    return claimed
+
+
+def counters(request_pk: int) -> tuple[int, int]:
+    request = ProcessingRequest.objects.get(pk=request_pk)
+    return request.images_done, request.images_failed
 
 
 def test_a_claimed_image_cannot_be_claimed_again(request_pk: int) -> None:
-    image = first_image(request_pk)
-    assert services.claim_image(image.pk) is not None
-    assert services.claim_image(image.pk) is None, "a duplicate delivery is a no-op"
+    ids = image_ids(request_pk)
+    assert len(services.claim_images(ids)) == 3
+    assert services.claim_images(ids) == [], "a duplicate delivery claims nothing"
 
 
 def test_settling_twice_counts_once(request_pk: int, django_capture_on_commit_callbacks) -> None:
-    image = first_image(request_pk)
-    claimed = services.claim_image(image.pk)
-    assert claimed is not None
+    claimed = claim_one(image_ids(request_pk)[0])
     with django_capture_on_commit_callbacks(execute=False):
-        services.finish_image(claimed, output("x.jpg"))
-        services.finish_image(claimed, output("x.jpg"))
-        services.fail_image(claimed, "late failure from a stale claim")
-    request = ProcessingRequest.objects.get(pk=request_pk)
-    assert (request.images_done, request.images_failed) == (1, 0)
+        services.settle([(claimed, output("x.jpg"))], [], [])
+        services.settle([(claimed, output("x.jpg"))], [(claimed, "late failure")], [])
+    assert counters(request_pk) == (1, 0)
 
 
 def test_a_stale_claim_cannot_settle_after_a_lease_expiry(
     request_pk: int, django_capture_on_commit_callbacks
 ) -> None:
-    image = first_image(request_pk)
-    stale = services.claim_image(image.pk)
-    assert stale is not None
-    ProductImage.objects.filter(pk=image.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    fresh = services.claim_image(image.pk)
-    assert fresh is not None and fresh.attempt == 2
+    image_id = image_ids(request_pk)[0]
+    stale = claim_one(image_id)
+    ProductImage.objects.filter(pk=image_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = claim_one(image_id)
+    assert fresh.attempt == 2
     with django_capture_on_commit_callbacks(execute=False):
-        services.fail_image(stale, "the first worker woke up late")
-        services.finish_image(fresh, output("x.jpg"))
-    image.refresh_from_db()
-    assert image.status == ImageStatus.DONE
-    assert ProcessingRequest.objects.get(pk=request_pk).images_done == 1
+        services.settle([], [(stale, "the first worker woke up late")], [])
+        services.settle([(fresh, output("x.jpg"))], [], [])
+    assert ProductImage.objects.get(pk=image_id).status == ImageStatus.DONE
+    assert counters(request_pk) == (1, 0)
 
 
 def test_retries_stop_at_the_attempts_cap(
     request_pk: int, settings, django_capture_on_commit_callbacks
 ) -> None:
     settings.IMAGE_MAX_ATTEMPTS = 2
-    image = first_image(request_pk)
+    image_id = image_ids(request_pk)[0]
     with django_capture_on_commit_callbacks(execute=False):
-        first = services.claim_image(image.pk)
-        assert first is not None and services.release_image(first, "HTTP 503 from img.example.com")
-        second = services.claim_image(image.pk)
-        assert second is not None and not services.release_image(second, "HTTP 503 from img.example.com")
-    image.refresh_from_db()
+        first = claim_one(image_id)
+        assert services.settle([], [], [(first, "HTTP 503 from img.example.com")]) == [first]
+        second = claim_one(image_id)
+        assert services.settle([], [], [(second, "HTTP 503 from img.example.com")]) == []
+    image = ProductImage.objects.get(pk=image_id)
     assert image.status == ImageStatus.FAILED
-    assert "gave up after 2 attempts" in image.error
+    assert image.error == "HTTP 503 from img.example.com (gave up after 2 attempts)"
+    assert counters(request_pk) == (0, 1)
+
+
+def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(
+    django_capture_on_commit_callbacks,
+) -> None:
+    body = (
+        b"S. No.,Product Name,Input Image Urls\n"
+        b'1,A,"https://img.example.com/same.jpg,https://img.example.com/other.jpg"\n'
+        b"2,B,https://img.example.com/same.jpg\n"
+    )
+    request_pk = create(body, django_capture_on_commit_callbacks)
+    queued = list(services.queued_image_ids(request_pk))
+    assert len(queued) == 2, "the second same.jpg is not queued"
+    claims = services.claim_images(queued)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.settle([(claims[0], output("same.jpg"))], [(claims[1], "HTTP 404 from img.example.com")], [])
+    assert counters(request_pk) == (2, 1)
+    repeat = ProductImage.objects.get(request_id=request_pk, product__serial_number=2)
+    assert (repeat.status, repeat.output_file) == (ImageStatus.DONE, "same.jpg")
+    assert Product.objects.filter(request_id=request_pk, processed=True).count() == 2
 
 
 def test_completion_happens_once_with_the_right_status(
@@ -99,16 +130,12 @@ def test_completion_happens_once_with_the_right_status(
             "OPTIONS": {"location": str(tmp_path), "base_url": "/media/", "allow_overwrite": True},
         },
     }
-    images = list(ProductImage.objects.filter(request_id=request_pk).order_by("pk"))
+    ids = image_ids(request_pk)
+    claims = services.claim_images(ids)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        for image in images[:2]:
-            claimed = services.claim_image(image.pk)
-            assert claimed is not None
-            services.finish_image(claimed, output(f"outputs/{image.pk}.jpg"))
+        services.settle([(c, output(f"outputs/{c.image.pk}.jpg")) for c in claims[:2]], [], [])
         assert not callbacks, "no finalize before every image is settled"
-        claimed = services.claim_image(images[2].pk)
-        assert claimed is not None
-        services.fail_image(claimed, "HTTP 404 from img.example.com")
+        services.settle([], [(claims[2], "HTTP 404 from img.example.com")], [])
     assert len(callbacks) == 1
     assert services.finalize_request(request_pk) is True
     assert services.finalize_request(request_pk) is False, "only one run completes the request"
@@ -116,7 +143,7 @@ def test_completion_happens_once_with_the_right_status(
     assert request.status == RequestStatus.COMPLETED_WITH_ERRORS
     assert request.completed and request.result_file == f"results/{request.request_id}.csv"
     rows = list(csv.reader(io.StringIO((tmp_path / request.result_file).read_text())))
-    first, second = (f"http://testserver/media/outputs/{image.pk}.jpg" for image in images[:2])
+    first, second = (f"http://testserver/media/outputs/{pk}.jpg" for pk in ids[:2])
     assert rows[1][3] == f"{first},{second}"
     assert rows[2][3] == "", "a failed image leaves its slot empty"
 
@@ -125,17 +152,14 @@ def test_reconciler_requeues_expired_leases_and_gives_up_exhausted(
     request_pk: int, settings, django_capture_on_commit_callbacks
 ) -> None:
     settings.IMAGE_MAX_ATTEMPTS = 2
-    images = list(ProductImage.objects.filter(request_id=request_pk).order_by("pk"))
-    past = timezone.now() - timedelta(seconds=1)
-    ProductImage.objects.filter(pk=images[0].pk).update(
-        status=ImageStatus.RUNNING, attempts=1, lease_expires_at=past
-    )
-    ProductImage.objects.filter(pk=images[1].pk).update(
-        status=ImageStatus.RUNNING, attempts=2, lease_expires_at=past
-    )
+    ids = image_ids(request_pk)
+    claim_one(ids[0])
+    claim_one(ids[1])
+    ProductImage.objects.filter(pk=ids[1]).update(attempts=2)
+    ProductImage.objects.filter(pk__in=ids[:2]).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=False):
         report = services.reconcile()
-    assert report.images_requeued == [images[0].pk]
+    assert report.images_requeued == [ids[0]]
     assert report.images_given_up == 1
-    images[1].refresh_from_db()
-    assert images[1].status == ImageStatus.FAILED
+    assert ProductImage.objects.get(pk=ids[1]).status == ImageStatus.FAILED
+    assert counters(request_pk) == (0, 1)

@@ -1,0 +1,206 @@
+"""Claiming images, producing their outputs, and settling them in one transaction per batch."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from catalog.fetch import Fetcher, FetchError
+from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
+from catalog.queueing import enqueue
+from catalog.storage import output_image_name, save_bytes
+from sansio.images import ImageRejected, TransformOptions, transform
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClaimedImage:
+    image: ProductImage
+    token: uuid.UUID
+
+    @property
+    def attempt(self) -> int:
+        return self.image.attempts
+
+
+def claim_images(image_ids: list[int]) -> list[ClaimedImage]:
+    """Take those of the images that are queued, or running on an expired lease, in one UPDATE.
+
+    The rest are done already or held by another worker: a duplicate delivery claims nothing.
+    """
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimable = Q(status=ImageStatus.QUEUED) | Q(status=ImageStatus.RUNNING, lease_expires_at__lt=now)
+    claimed = ProductImage.objects.filter(claimable, pk__in=image_ids, duplicate_of__isnull=True).update(
+        status=ImageStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        claim_token=token,
+        lease_expires_at=now + timedelta(seconds=settings.IMAGE_LEASE_SECONDS),
+    )
+    if not claimed:
+        return []
+    images = (
+        ProductImage.objects.filter(claim_token=token).select_related("request", "product").order_by("pk")
+    )
+    return [ClaimedImage(image, token) for image in images]
+
+
+class ImageFailed(Exception):
+    """Processing did not give an output; ``retryable`` says whether another attempt may."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    name: str
+    format: str
+    input_bytes: int
+    output_bytes: int
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+
+
+def produce_output(claimed: ClaimedImage, fetcher: Fetcher) -> ImageOutput:
+    """Download, transform and store one image under its fixed name. Raises ImageFailed.
+
+    Touches no database, so a batch can run many of these in threads.
+    """
+    image, request = claimed.image, claimed.image.request
+    try:
+        response = fetcher.fetch_image(image.input_url)
+    except FetchError as exc:
+        raise ImageFailed(str(exc), retryable=exc.retryable) from exc
+    options = TransformOptions(
+        scale=request.scale,
+        quality=request.quality,
+        output_format=request.output_format,
+        max_pixels=settings.IMAGE_MAX_PIXELS,
+        max_frames=settings.IMAGE_MAX_FRAMES,
+    )
+    try:
+        result = transform(response.body, options)
+    except ImageRejected as exc:
+        raise ImageFailed(str(exc), retryable=False) from exc
+    name = output_image_name(
+        request.request_id, image.product.serial_number, image.position, result.extension
+    )
+    save_bytes(name, result.data)
+    return ImageOutput(
+        name=name,
+        format=result.format,
+        input_bytes=len(response.body),
+        output_bytes=len(result.data),
+        input_size=(result.input_width, result.input_height),
+        output_size=(result.width, result.height),
+    )
+
+
+def _output_fields(output: ImageOutput) -> dict[str, Any]:
+    return {
+        "status": ImageStatus.DONE,
+        "output_file": output.name,
+        "output_format": output.format,
+        "input_bytes": output.input_bytes,
+        "output_bytes": output.output_bytes,
+        "input_width": output.input_size[0],
+        "input_height": output.input_size[1],
+        "output_width": output.output_size[0],
+        "output_height": output.output_size[1],
+        "error": "",
+    }
+
+
+def settle(
+    done: list[tuple[ClaimedImage, ImageOutput]],
+    failed: list[tuple[ClaimedImage, str]],
+    retry: list[tuple[ClaimedImage, str]],
+) -> list[ClaimedImage]:
+    """Record a batch's outcomes in one transaction; returns the claims given back for a retry.
+
+    Only a claim still held (same token, still running) settles anything, so a worker that lost its
+    lease to another changes nothing. Duplicates of a settled image settle with it, and each
+    request's counters move by one UPDATE.
+    """
+    batch = _Settlement(timezone.now())
+    released: list[ClaimedImage] = []
+    with transaction.atomic():
+        for claimed, output in done:
+            batch.settle(claimed, _output_fields(output), "images_done")
+        for claimed, message in failed:
+            batch.settle(claimed, {"status": ImageStatus.FAILED, "error": message[:2000]}, "images_failed")
+        for claimed, message in retry:
+            if claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
+                error = f"{message} (gave up after {claimed.attempt} attempts)"
+                batch.settle(claimed, {"status": ImageStatus.FAILED, "error": error[:2000]}, "images_failed")
+            elif _holding(claimed).update(
+                status=ImageStatus.QUEUED, error=message[:2000], lease_expires_at=None, enqueued_at=batch.now
+            ):
+                released.append(claimed)
+        batch.write_counters()
+    return released
+
+
+def _holding(claimed: ClaimedImage) -> QuerySet[ProductImage]:
+    """The image, only while this claim still holds it (not re-claimed after a lease expiry)."""
+    return ProductImage.objects.filter(
+        pk=claimed.image.pk, status=ImageStatus.RUNNING, claim_token=claimed.token
+    )
+
+
+@dataclass
+class _Settlement:
+    """What one batch settled, so counters and products are written once per batch."""
+
+    now: datetime
+    counts: Counter[tuple[int, str]] = field(default_factory=Counter)
+    products: set[int] = field(default_factory=set)
+
+    def settle(self, claimed: ClaimedImage, fields: dict[str, Any], counter: str) -> None:
+        fields = {**fields, "lease_expires_at": None, "finished_at": self.now}
+        if not _holding(claimed).update(**fields):
+            return
+        image = claimed.image
+        duplicates = ProductImage.objects.filter(duplicate_of_id=image.pk, status=ImageStatus.QUEUED)
+        self.products.update(duplicates.values_list("product_id", flat=True))
+        self.counts[(image.request_id, counter)] += 1 + duplicates.update(**fields)
+        self.products.add(image.product_id)
+        if fields["status"] == ImageStatus.FAILED:
+            logger.warning("image %s failed: %s", image.input_url, fields["error"])
+
+    def write_counters(self) -> None:
+        for (request_pk, counter), n in self.counts.items():
+            increment = {counter: F(counter) + n}
+            ProcessingRequest.objects.filter(pk=request_pk).update(last_progress_at=self.now, **increment)
+        _mark_products_processed(self.products)
+        for request_pk in {request_pk for request_pk, _ in self.counts}:
+            _finalize_if_settled(request_pk)
+
+
+def _mark_products_processed(product_ids: set[int]) -> None:
+    if not product_ids:
+        return
+    unsettled = ProductImage.objects.filter(
+        product_id__in=product_ids, status__in=(ImageStatus.QUEUED, ImageStatus.RUNNING)
+    ).values_list("product_id", flat=True)
+    Product.objects.filter(pk__in=product_ids).exclude(pk__in=set(unsettled)).update(processed=True)
+
+
+def _finalize_if_settled(request_pk: int) -> None:
+    settled = ProcessingRequest.objects.filter(
+        pk=request_pk, completed=False, images_total=F("images_done") + F("images_failed")
+    )
+    if settled.exists():
+        transaction.on_commit(lambda: enqueue("catalog.tasks.finalize_request", request_pk))
