@@ -30,14 +30,19 @@ def start_stack(root: Path, extra_env: dict[str, str], *, workers: int = 1) -> S
     return stack
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis+postgresql"])
+@pytest.fixture(scope="module", params=["embedded", "redis+postgresql", "rabbitmq+postgresql+s3"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The whole service as real processes: the embedded default, then Redis + PostgreSQL."""
+    """The whole service as real processes: the embedded default, then the scale-out parts."""
     with ExitStack() as resources:
         env: dict[str, str] = {}
-        if request.param == "redis+postgresql":
+        if "postgresql" in request.param:
             env["DATABASE_URL"] = resources.enter_context(backends.postgres_database())
+        if "redis" in request.param:
             env["CELERY_BROKER_URL"] = resources.enter_context(backends.redis_broker())
+        if "rabbitmq" in request.param:
+            env["CELERY_BROKER_URL"] = resources.enter_context(backends.rabbitmq_broker())
+        if "s3" in request.param:
+            env.update(resources.enter_context(backends.s3_bucket()))
         stack = start_stack(tmp_path_factory.mktemp(request.param.replace("+", "-")), env)
         resources.callback(stack.stop)
         yield stack
