@@ -1,0 +1,221 @@
+"""End-to-end throughput of the service against the plain Pillow loop and a naive one-task loop.
+
+`python -m bench pipeline [--images N] [--rows-big N]` (also run by `make bench`). Everything is measured
+in one run on the same files, and reported as ratios: these machines are noisy.
+
+- plain loop: the same transform (draft, resize to half, JPEG q50) over images already in memory,
+  on every core (multiprocessing), with no HTTP, database or storage: the ceiling.
+- naive loop: what a single task that walks the CSV does: download, open, resize, save, one by one.
+- service: the real thing (gunicorn, Celery workers on every core, SQLite, files), a CSV through the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import urllib3
+from PIL import Image
+
+from tests.support.stack import Stack, free_port
+
+
+def photo_jpeg(seed: int, size: tuple[int, int]) -> bytes:
+    """A photo-like JPEG (noise over gradients), different for each seed."""
+    noise = Image.effect_noise(size, 40 + seed % 20).convert("L")
+    gradient = Image.linear_gradient("L").resize(size).rotate(seed % 360)
+    image = Image.merge("RGB", (gradient, noise, Image.blend(gradient, noise, 0.5)))
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def plain_transform(data: bytes) -> int:
+    """The minimal correct loop: decode at reduced size, resize to exactly half, encode at q50."""
+    with Image.open(io.BytesIO(data)) as im:
+        target = (max(1, round(im.width / 2)), max(1, round(im.height / 2)))
+        im.draft("RGB", target)
+        out = im.resize(target, Image.Resampling.LANCZOS) if im.size != target else im.copy()
+    buf = io.BytesIO()
+    out.save(buf, "JPEG", quality=50)
+    return len(buf.getvalue())
+
+
+def naive_transform(data: bytes) -> bytes:
+    """What a first version does: full decode, resize, save."""
+    with Image.open(io.BytesIO(data)) as im:
+        out = im.resize((im.width // 2, im.height // 2))
+        buf = io.BytesIO()
+        out.save(buf, "JPEG", quality=50)
+        return buf.getvalue()
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+def measure_plain(images: list[bytes], processes: int) -> float:
+    with Pool(processes) as pool:
+        pool.map(plain_transform, images[:processes])  # warm the workers
+        started = time.perf_counter()
+        pool.map(plain_transform, images, chunksize=4)
+        return rate(len(images), time.perf_counter() - started)
+
+
+def measure_naive(urls: list[str], out_dir: Path) -> float:
+    http = urllib3.PoolManager()
+    started = time.perf_counter()
+    for n, url in enumerate(urls):
+        body = http.request("GET", url).data
+        (out_dir / f"{n}.jpg").write_bytes(naive_transform(body))
+    return rate(len(urls), time.perf_counter() - started)
+
+
+def csv_for(urls: list[str], per_row: int = 4) -> bytes:
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    for row, start in enumerate(range(0, len(urls), per_row), start=1):
+        lines.append(f'{row},SKU{row},"{",".join(urls[start : start + per_row])}"')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """Sum of the peak resident memory (VmHWM) of the given processes and their children."""
+    total_kb = 0
+    for pid in pids:
+        for proc in [pid, *_descendants(pid)]:
+            try:
+                status = Path(f"/proc/{proc}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    found = [int(c) for c in children]
+    for child in list(found):
+        found.extend(_descendants(child))
+    return found
+
+
+def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]:
+    stack = Stack(root, {"FETCH_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32", "LOG_LEVEL": "WARNING"})
+    stack.migrate()
+    stack.start_worker("bench", concurrency=cores)
+    stack.start_web()
+    try:
+        body = csv_for(urls)
+        started = time.perf_counter()
+        code, accepted = stack.upload(body)
+        upload_seconds = time.perf_counter() - started
+        assert code == 202, accepted
+        status = stack.wait_complete(accepted["request_id"], timeout=600)
+        elapsed = time.perf_counter() - started
+        assert status["progress"]["done"] == len(urls), status["errors"][:3]
+        return {
+            "rate": rate(len(urls), elapsed),
+            "upload_ms": upload_seconds * 1000,
+            "peak_mb": peak_rss_mb([p.pid for p in stack.processes.values()]),
+        }
+    finally:
+        stack.stop()
+
+
+def measure_big_upload(root: Path, rows: int, url: str) -> dict[str, float]:
+    """Upload latency, status latency and web memory for a large CSV (no worker: accepting only)."""
+    stack = Stack(root, {"LOG_LEVEL": "WARNING"})
+    stack.migrate()
+    stack.start_web()
+    try:
+        lines = ["S. No.,Product Name,Input Image Urls"]
+        lines += [f"{n},SKU{n},{url}?{n}" for n in range(1, rows + 1)]
+        body = ("\n".join(lines) + "\n").encode()
+        started = time.perf_counter()
+        code, accepted = stack.upload(body)
+        upload_seconds = time.perf_counter() - started
+        assert code == 202, accepted
+        polls = []
+        for _ in range(20):
+            poll_started = time.perf_counter()
+            stack.status(accepted["request_id"])
+            polls.append(time.perf_counter() - poll_started)
+        return {
+            "upload_ms": upload_seconds * 1000,
+            "status_ms": sorted(polls)[len(polls) // 2] * 1000,
+            "peak_mb": peak_rss_mb([p.pid for p in stack.processes.values()]),
+            "csv_mb": len(body) / 1e6,
+        }
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench pipeline")
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--size", default="1600x1200", help="input image size, WxH")
+    parser.add_argument("--rows-big", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    width, height = (int(v) for v in args.size.split("x"))
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        root = Path(tmp)
+        served = root / "served"
+        served.mkdir()
+        distinct = 50  # distinct pictures, served under many names: every URL is fetched and processed
+        pictures = [photo_jpeg(seed, (width, height)) for seed in range(distinct)]
+        images = [pictures[n % distinct] for n in range(args.images)]
+        for n, data in enumerate(images):
+            (served / f"{n}.jpg").write_bytes(data)
+        port = free_port()
+        server = subprocess.Popen(  # noqa: S603 - the standard library's server on loopback
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(served)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(1)
+            urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(args.images)]
+            print(f"{args.images} JPEGs of {width}x{height} ({sum(map(len, images)) / 1e6:.0f} MB), {cores} cores")
+            plain = measure_plain(images, cores)
+            print(f"  plain Pillow loop, {cores} processes: {plain:8.1f} img/s")
+            naive_out = root / "naive"
+            naive_out.mkdir()
+            naive = measure_naive(urls[: max(cores * 25, 50)], naive_out)
+            print(f"  naive one-task loop:             {naive:8.1f} img/s")
+            service = measure_service(root / "service", urls, cores)
+            print(f"  service end to end:              {service['rate']:8.1f} img/s")
+            print(f"  ratio service / plain loop:      {service['rate'] / plain:8.2f}   (target >= 0.85)")
+            print(f"  ratio service / naive loop:      {service['rate'] / naive:8.2f}   (target >= 3)")
+            print(
+                f"  {args.images} images: upload answered in {service['upload_ms']:.0f} ms; "
+                f"peak memory of all service processes {service['peak_mb']:.0f} MB"
+            )
+            for rows in (1000, args.rows_big):
+                big = measure_big_upload(root / f"big-{rows}", rows, urls[0])
+                print(
+                    f"  {rows} rows ({big['csv_mb']:.1f} MB CSV): upload answered in {big['upload_ms']:.0f} ms, "
+                    f"status poll {big['status_ms']:.1f} ms, web peak memory {big['peak_mb']:.0f} MB"
+                )
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"(bench process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
