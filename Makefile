@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck check bench lock clean migrate
+.PHONY: run test lint typecheck bench lock clean migrate browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
@@ -28,8 +28,14 @@ run: migrate
 	APP_ENV=$${APP_ENV:-development} $(BIN)/python manage.py runstack
 
 ## make test: lint, type-check, then the whole test suite.
-test: $(DEV_STAMP) lint typecheck
+test: $(DEV_STAMP) browser lint typecheck
 	APP_ENV=development $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser test drives Debian's Chromium; install it where we may (root with apt), else it skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
+		echo "chromium is not installed and cannot be installed here: the browser test will be skipped"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
