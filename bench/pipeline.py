@@ -182,15 +182,25 @@ def main(argv: list[str] | None = None) -> None:
         for n, data in enumerate(images):
             (served / f"{n}.jpg").write_bytes(data)
         port = free_port()
-        server = subprocess.Popen(  # noqa: S603 - the standard library's server on loopback
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(served)],
+        server = subprocess.Popen(  # the standard library's server, on loopback
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(served),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
             time.sleep(1)
             urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(args.images)]
-            print(f"{args.images} JPEGs of {width}x{height} ({sum(map(len, images)) / 1e6:.0f} MB), {cores} cores")
+            megabytes = sum(map(len, images)) / 1e6
+            print(f"{args.images} JPEGs of {width}x{height} ({megabytes:.0f} MB), {cores} cores")
             plain = measure_plain(images, cores)
             print(f"  plain Pillow loop, {cores} processes: {plain:8.1f} img/s")
             naive_out = root / "naive"
@@ -208,8 +218,9 @@ def main(argv: list[str] | None = None) -> None:
             for rows in (1000, args.rows_big):
                 big = measure_big_upload(root / f"big-{rows}", rows, urls[0])
                 print(
-                    f"  {rows} rows ({big['csv_mb']:.1f} MB CSV): upload answered in {big['upload_ms']:.0f} ms, "
-                    f"status poll {big['status_ms']:.1f} ms, web peak memory {big['peak_mb']:.0f} MB"
+                    f"  {rows} rows ({big['csv_mb']:.1f} MB CSV): upload answered in "
+                    f"{big['upload_ms']:.0f} ms, status poll {big['status_ms']:.1f} ms, "
+                    f"web peak memory {big['peak_mb']:.0f} MB"
                 )
         finally:
             server.terminate()

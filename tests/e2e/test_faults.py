@@ -175,3 +175,21 @@ def test_the_cluster_is_still_up_after_the_faults(cluster: tuple[Stack, dict[str
     stack, _ = cluster
     assert all(proc.poll() is None for proc in stack.processes.values()), stack.logs()
     assert stack.wait_healthy()["status"] == "ok"
+
+
+def test_an_upload_while_the_broker_is_down_is_kept_and_done_later(
+    cluster: tuple[Stack, dict[str, str]], image_server: ImageServer
+) -> None:
+    """The enqueue after commit fails (as after a crash between commit and enqueue); nothing is lost."""
+    stack, env = cluster
+    body, _ = catalogue(image_server, 20)
+    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True, check=False)
+    try:
+        code, accepted = stack.upload(body)
+    finally:
+        time.sleep(0.5)
+        backends.ensure_up("redis")
+    assert code == 202, accepted
+    status = stack.wait_complete(accepted["request_id"], timeout=240)
+    assert status["status"] == "completed"
+    assert image_rows(env["DATABASE_URL"], accepted["request_id"]) == {"done": 20}
