@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from catalog.models import ProcessingRequest, Product, ProductImage
+from catalog.models import ProcessingRequest, Product, ProductImage, WebhookAttempt, WebhookDelivery
 
 
 @admin.register(ProcessingRequest)
@@ -34,3 +34,19 @@ class ProductImageAdmin(admin.ModelAdmin[ProductImage]):
     list_filter = ["status"]
     search_fields = ["input_url", "request__request_id", "error"]
     raw_id_fields = ["request", "product"]
+
+
+class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery]):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["number", "attempted_at", "status_code", "error", "duration_ms"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+    list_display = ["message_id", "url", "status", "attempts", "next_attempt_at", "delivered_at"]
+    list_filter = ["status"]
+    search_fields = ["message_id", "url", "request__request_id"]
+    raw_id_fields = ["request"]
+    inlines = [WebhookAttemptInline]
