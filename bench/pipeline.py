@@ -113,7 +113,12 @@ def _descendants(pid: int) -> list[int]:
 
 
 def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]:
-    stack = Stack(root, {"FETCH_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32", "LOG_LEVEL": "WARNING"})
+    settings = {
+        k: v for k, v in os.environ.items() if k.startswith(("BENCH_", "IMAGE_", "CELERY_", "BROKER_"))
+    }
+    stack = Stack(
+        root, {"FETCH_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32", "LOG_LEVEL": "WARNING", **settings}
+    )
     stack.migrate()
     stack.start_worker("bench", concurrency=cores)
     stack.start_web()
