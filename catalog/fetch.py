@@ -1,16 +1,62 @@
 """The only place that talks to image hosts (and webhook receivers).
 
-Placeholder with the final interface; the hardened client (SSRF policy, pinned addresses, total
-deadline, byte cap) replaces the bodies.
+Every request, and every redirect hop, goes through the same steps:
+
+1. parse the URL (``http``/``https`` only) and read its host the way ``getaddrinfo`` would
+   (``2130706433`` is 127.0.0.1);
+2. resolve the name once, in a worker thread so a slow resolver is cut at the deadline, and refuse
+   if *any* address it gives is forbidden by ``sansio.addresses`` (a failed lookup is a refusal,
+   never a skipped check);
+3. connect to the address that was checked (pools are keyed by scheme, pinned IP, port and host
+   name, so a second lookup, and DNS rebinding, never happen), sending ``Host`` for the name and,
+   for https, SNI and certificate verification against the name;
+4. read the body in ``read1`` steps, each with a socket timeout of ``min(read timeout, time left)``,
+   counting bytes against the cap; a watchdog thread shuts the socket down at the total deadline,
+   which also cuts a server that drips its status line or headers.
+
+One ``Fetcher`` per worker process; it is thread-safe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import heapq
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 import urllib3
 from django.conf import settings
+from urllib3 import HTTPHeaderDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    HTTPError,
+    LocationParseError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.response import BaseHTTPResponse, HTTPResponse
+
+from sansio.addresses import IPAddress, IPNetwork, forbidden_reason, ip_from_host, parse_networks
+
+logger = logging.getLogger(__name__)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_RETRYABLE_STATUS = frozenset({408, 429})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CHUNK = 64 * 1024
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 
 class FetchError(Exception):
@@ -24,54 +70,615 @@ class FetchError(Exception):
         self.retryable = retryable
 
 
+class _Refused(FetchError):
+    """The policy said no (scheme, host, address): never retryable."""
+
+    def __init__(self, message: str, redirect_from: _Target | None = None) -> None:
+        if redirect_from is not None:
+            message = f"redirect from {redirect_from.host} refused: {message}"
+        super().__init__(message, retryable=False)
+
+
+class _Unreachable(FetchError):
+    """Nothing was sent: the next address of the same host may be tried."""
+
+
 @dataclass(frozen=True)
 class FetchLimits:
     connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_timeout: float = 30.0
+    read_timeout: float = 10.0  # the longest wait for any single read
+    total_timeout: float = 30.0  # the whole exchange: lookup, redirects, headers and body
     max_bytes: int = 25 * 1024 * 1024
     max_redirects: int = 5
+    # What fetch_image accepts ("type/*" matches a whole family). Many CDNs label images
+    # application/octet-stream or not at all; the image decoder is the real judge.
+    allowed_content_types: tuple[str, ...] = (
+        "image/*",
+        "application/octet-stream",
+        "binary/octet-stream",
+    )
+    allow_missing_content_type: bool = True
+    user_agent: str = "catalogue-images/0.1 (+image fetcher)"
 
 
 @dataclass(frozen=True)
 class Response:
     status: int
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # case-insensitive
     body: bytes
     url: str  # after redirects
+
+
+# --- Deadline enforcement --------------------------------------------------------------------------
+
+
+class _Deadline:
+    """The end of one exchange, and the socket to shut down when it passes."""
+
+    def __init__(self, at: float, seconds: float) -> None:
+        self.at = at
+        self.seconds = seconds  # for messages
+        self.expired = False
+        self._done = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def passed(self) -> bool:
+        return self.expired or self.remaining() <= 0
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                _shutdown(sock)
+
+    def set_timeout(self, seconds: float) -> None:
+        with self._lock:
+            if self._sock is not None and not self.expired:
+                self._sock.settimeout(max(seconds, 0.001))
+
+    def expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            if self._sock is not None:
+                _shutdown(self._sock)
+
+    def detach(self) -> None:
+        """Forget the socket (before its connection goes back to the pool or is closed)."""
+        with self._lock:
+            self._sock = None
+
+    def finish(self) -> None:
+        """The exchange is over: ``expire`` does nothing from now on."""
+        with self._lock:
+            self._done = True
+            self._sock = None
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One thread that expires deadlines: per-read timeouts alone let a drip of one byte per read
+    (in the status line, headers or chunk sizes) run for hours."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
+            if self._thread is None or not self._thread.is_alive():  # also after a fork
+                self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
+                    _, _, deadline = heapq.heappop(self._heap)
+                    deadline.expire()
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_current = threading.local()  # .deadline: the _Deadline of the exchange this thread is making
+
+
+def _attach_current(conn: HTTPConnection) -> None:
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None and conn.sock is not None:
+        deadline.attach(conn.sock)
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
+        _attach_current(self)
+        return super().getresponse()
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
+        _attach_current(self)
+        return super().getresponse()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+# --- Targets ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    scheme: str
+    host: str  # lower case, IPv6 without brackets
+    port: int
+    request_uri: str
+    host_header: str
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    url: str
+    body: bytes | None
+    headers: dict[str, str]
+    follow: bool  # redirects
+    accept: Callable[[BaseHTTPResponse, _Target], None] | None  # judges the final response's head
+
+
+@dataclass
+class _Trail:
+    """What one exchange went through, for its log line."""
+
+    url: str
+    host: str = "-"
+    first_host: str = "-"
+    via: str = "-"
+    redirects: int = 0
+    received: int = 0
+
+    def __post_init__(self) -> None:
+        self.host = self.first_host = _host_for_log(self.url)
+
+
+def _host_for_log(url: str) -> str:
+    try:
+        return urllib3.util.parse_url(url).host or url[:100]
+    except (LocationParseError, ValueError):
+        return url[:100]
+
+
+def _parse(url: str, redirect_from: _Target | None = None) -> _Target:
+    try:
+        parsed = urllib3.util.parse_url(url.strip())
+    except (LocationParseError, ValueError):
+        raise _Refused(f"not a valid URL: {url[:200]}", redirect_from) from None
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in _DEFAULT_PORTS:
+        message = f"only http and https URLs can be fetched, not {scheme or 'this'}: {url[:200]}"
+        raise _Refused(message, redirect_from)
+    host = (parsed.host or "").lower()
+    if not host or any(c.isspace() or ord(c) < 0x20 for c in host):
+        raise _Refused(f"URL has no valid host: {url[:200]}", redirect_from)
+    port = parsed.port or _DEFAULT_PORTS[scheme]
+    if not 0 < port < 65536:
+        raise _Refused(f"URL has an invalid port: {url[:200]}", redirect_from)
+    bare = host[1:-1] if host.startswith("[") else host
+    shown = f"[{bare}]" if ":" in bare else bare
+    host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
+    return _Target(url, scheme, bare, port, parsed.request_uri, host_header)
+
+
+def _size(n: int) -> str:
+    mib = 1024 * 1024
+    if n >= mib:
+        return f"{n // mib} MB" if n % mib == 0 else f"{n / mib:.1f} MB"
+    if n >= 1024:
+        return f"{n // 1024} KB" if n % 1024 == 0 else f"{n / 1024:.1f} KB"
+    return f"{n} bytes"
+
+
+def _too_slow(target: _Target, deadline: _Deadline) -> FetchError:
+    return FetchError(
+        f"download from {target.host} took longer than {_seconds(deadline.seconds)}", retryable=True
+    )
+
+
+def _seconds(s: float) -> str:
+    return f"{s:g} s"
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+# --- The client -------------------------------------------------------------------------------------
 
 
 class Fetcher:
     """A client that only reaches allowed addresses. Reuse one per worker process: it pools connections."""
 
-    def __init__(self, limits: FetchLimits, allowed_private_networks: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        limits: FetchLimits,
+        allowed_private_networks: tuple[str, ...] = (),
+        *,
+        ca_certs: str | None = None,
+        pool_size: int = 8,
+        max_pools: int = 64,
+    ) -> None:
         self.limits = limits
         self.allowed_private_networks = allowed_private_networks
-        self._pool = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=limits.connect_timeout, read=limits.read_timeout),
-            retries=urllib3.Retry(total=0, redirect=limits.max_redirects, raise_on_redirect=True),
+        self._allowed: tuple[IPNetwork, ...] = parse_networks(allowed_private_networks)
+        self._pools = urllib3.PoolManager(
+            num_pools=max_pools,
+            maxsize=pool_size,
+            block=False,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs,
         )
+        self._pools.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self._watchdog = _Watchdog()
+        self._resolver_lock = threading.Lock()
+        self._resolver_pool: ThreadPoolExecutor | None = None
+
+    # --- public API -------------------------------------------------------------------------------
+
+    def check_url(self, url: str) -> None:
+        """Raise FetchError unless ``url`` is http(s) and its host resolves only to allowed addresses.
+
+        For validating URLs given now and fetched later (webhooks): the fetch checks again.
+        """
+        deadline = _Deadline(time.monotonic() + self.limits.total_timeout, self.limits.total_timeout)
+        target = _parse(url)
+        self._addresses(target, deadline)
 
     def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = False,
+        total_timeout: float | None = None,
     ) -> Response:
-        try:
-            resp = self._pool.request(
-                method, url, body=body, headers=dict(headers or {}), preload_content=True
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise FetchError(f"could not download {url}: {exc}", retryable=True) from exc
-        return Response(resp.status, dict(resp.headers), resp.data, url)
+        """Any status comes back as a Response; FetchError for refusals, timeouts and broken connections.
+
+        Redirects are returned as they are unless ``follow_redirects`` (a webhook never follows one).
+        ``total_timeout`` overrides the limits' deadline for this call (e.g. a webhook's own timeout).
+        """
+        return self._exchange(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            follow=follow_redirects,
+            accept=None,
+            total_timeout=total_timeout,
+        )
 
     def fetch_image(self, url: str) -> Response:
-        resp = self.request("GET", url)
-        if resp.status != 200:
-            host = urllib3.util.parse_url(url).host
-            raise FetchError(f"HTTP {resp.status} from {host}", retryable=resp.status >= 500)
-        return resp
+        """GET an image, following redirects; FetchError unless it answers 200 with an image-like type."""
+        headers = {"Accept": "image/*,*/*;q=0.5"}
+        return self._exchange("GET", url, body=None, headers=headers, follow=True, accept=self._check_image)
 
     def close(self) -> None:
-        self._pool.clear()
+        self._pools.clear()
+        with self._resolver_lock:
+            if self._resolver_pool is not None:
+                self._resolver_pool.shutdown(wait=False, cancel_futures=True)
+                self._resolver_pool = None
+
+    # --- one exchange, redirects included ------------------------------------------------------------
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        follow: bool,
+        accept: Callable[[BaseHTTPResponse, _Target], None] | None,
+        total_timeout: float | None = None,
+    ) -> Response:
+        """One logged exchange under one total deadline."""
+        started = time.monotonic()
+        total = self.limits.total_timeout if total_timeout is None else total_timeout
+        deadline = _Deadline(started + total, total)
+        self._watchdog.watch(deadline)
+        trail = _Trail(url)
+        outcome = "-"
+        call = _Call(
+            method, url, body, {"User-Agent": self.limits.user_agent, **(headers or {})}, follow, accept
+        )
+        try:
+            response = self._follow(call, deadline, trail)
+            outcome = str(response.status)
+            return response
+        except FetchError as exc:
+            outcome = str(exc)
+            raise
+        finally:
+            deadline.finish()
+            logger.info(
+                "fetch %s %s via %s: %s, %d bytes, %d ms, %d redirects",
+                method,
+                trail.host,
+                trail.via,
+                outcome,
+                trail.received,
+                int((time.monotonic() - started) * 1000),
+                trail.redirects,
+            )
+
+    def _follow(self, call: _Call, deadline: _Deadline, trail: _Trail) -> Response:
+        method, body, send_headers, accept = call.method, call.body, call.headers, call.accept
+        target = _parse(call.url)
+        previous: _Target | None = None
+        while True:
+            trail.host = target.host
+            try:
+                resp, ip = self._send(method, target, body, send_headers, deadline)
+            except _Refused as exc:
+                if previous is None:
+                    raise
+                raise _Refused(str(exc), redirect_from=previous) from None
+            trail.via = str(ip)
+            location = resp.headers.get("Location")
+            if not (call.follow and resp.status in _REDIRECTS and location):
+                break
+            self._discard(resp, deadline)
+            if trail.redirects >= self.limits.max_redirects:
+                raise FetchError(f"more than {self.limits.max_redirects} redirects from {trail.first_host}")
+            trail.redirects += 1
+            previous, target = target, _parse(urljoin(target.url, location.strip()), redirect_from=target)
+            if (target.scheme, target.host, target.port) != (previous.scheme, previous.host, previous.port):
+                send_headers = {k: v for k, v in send_headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+            if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+        try:
+            if accept is not None:
+                accept(resp, target)
+            data = self._read_body(resp, target, deadline)
+        except BaseException:
+            self._discard(resp, deadline)
+            raise
+        trail.received = len(data)
+        self._release(resp, deadline)
+        return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url)
+
+    def _check_image(self, resp: BaseHTTPResponse, target: _Target) -> None:
+        if resp.status != 200:
+            retryable = resp.status >= 500 or resp.status in _RETRYABLE_STATUS
+            raise FetchError(f"HTTP {resp.status} from {target.host}", retryable=retryable)
+        media_type = _media_type(resp.headers.get("Content-Type"))
+        if not media_type:
+            if self.limits.allow_missing_content_type:
+                return
+            raise FetchError(f"{target.host} sent no Content-Type, not an image")
+        for allowed in self.limits.allowed_content_types:
+            if media_type == allowed or (allowed.endswith("/*") and media_type.startswith(allowed[:-1])):
+                return
+        raise FetchError(f"{target.host} sent {media_type}, not an image")
+
+    # --- addresses ---------------------------------------------------------------------------------
+
+    def _addresses(self, target: _Target, deadline: _Deadline) -> tuple[IPAddress, ...]:
+        """Every address ``target.host`` stands for, all allowed; or FetchError naming one that is not."""
+        try:
+            literal = ip_from_host(target.host)
+        except ValueError:
+            raise _Refused(f"URL has no valid host: {target.url[:200]}") from None
+        if literal is not None:
+            reason = forbidden_reason(literal, self._allowed)
+            if reason is not None:
+                plain = literal.version == 6 or str(literal) == target.host
+                shown = target.host if plain else f"{target.host} means {literal}, which"
+                raise _Refused(f"{shown} is {reason}")
+            return (literal,)
+        addresses = self._resolve(target, deadline)
+        for ip in addresses:
+            reason = forbidden_reason(ip, self._allowed)
+            if reason is not None:
+                raise _Refused(f"{target.host} resolves to {ip}, {reason}")
+        return addresses
+
+    def _resolver(self) -> ThreadPoolExecutor:
+        with self._resolver_lock:
+            if self._resolver_pool is None:
+                self._resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fetch-dns")
+            return self._resolver_pool
+
+    def _resolve(self, target: _Target, deadline: _Deadline) -> tuple[IPAddress, ...]:
+        wait = max(0.0, min(self.limits.connect_timeout, deadline.remaining()))
+        future = self._resolver().submit(socket.getaddrinfo, target.host, target.port, 0, socket.SOCK_STREAM)
+        try:
+            infos = future.result(timeout=wait)
+        except FutureTimeout:
+            future.cancel()
+            raise FetchError(f"could not resolve {target.host} in {_seconds(wait)}", retryable=True) from None
+        except socket.gaierror as exc:
+            permanent = exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
+            raise FetchError(f"could not resolve {target.host}", retryable=not permanent) from None
+        except (UnicodeError, ValueError):
+            raise _Refused(f"URL has no valid host: {target.url[:200]}") from None
+        except OSError as exc:
+            raise FetchError(f"could not resolve {target.host}: {exc}", retryable=True) from None
+        addresses: list[IPAddress] = []
+        for info in infos:
+            raw = str(info[4][0])
+            try:
+                ip = ip_from_host(raw)
+            except ValueError:
+                ip = None
+            if ip is None:  # never skip the check: an address we cannot read is refused
+                raise _Refused(f"{target.host} resolves to {raw!r}, which is not an IP address")
+            if ip not in addresses:
+                addresses.append(ip)
+        if not addresses:
+            raise FetchError(f"could not resolve {target.host}")
+        return tuple(addresses)
+
+    # --- the wire -----------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        target: _Target,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        deadline: _Deadline,
+    ) -> tuple[BaseHTTPResponse, IPAddress]:
+        addresses = self._addresses(target, deadline)
+        send = {k: v for k, v in headers.items() if k.lower() != "host"}
+        send["Host"] = target.host_header
+        last_error: _Unreachable | None = None
+        for ip in addresses:  # the next checked address only if this one could not be reached
+            if deadline.passed():
+                break
+            try:
+                return self._send_to(ip, method, target, body=body, headers=send, deadline=deadline), ip
+            except _Unreachable as exc:
+                last_error = exc
+        if last_error is not None and not deadline.passed():
+            raise last_error
+        raise _too_slow(target, deadline)
+
+    def _send_to(
+        self,
+        ip: IPAddress,
+        method: str,
+        target: _Target,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        deadline: _Deadline,
+    ) -> BaseHTTPResponse:
+        pool_kwargs: dict[str, object] = {"server_hostname": target.host}
+        if target.scheme == "https":
+            pool_kwargs["assert_hostname"] = target.host
+        pool = self._pools.connection_from_host(str(ip), target.port, target.scheme, pool_kwargs)
+        remaining = deadline.remaining()
+        timeout = urllib3.Timeout(
+            connect=max(0.001, min(self.limits.connect_timeout, remaining)),
+            read=max(0.001, min(self.limits.read_timeout, remaining)),
+        )
+        _current.deadline = deadline
+        try:
+            return pool.urlopen(
+                method,
+                target.request_uri,
+                body=body,
+                headers=dict(headers),
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                timeout=timeout,
+                preload_content=False,
+                release_conn=False,
+            )
+        except HTTPError as exc:
+            raise self._translate(exc, target, deadline) from None
+        finally:
+            _current.deadline = None
+
+    def _read_body(self, resp: BaseHTTPResponse, target: _Target, deadline: _Deadline) -> bytes:
+        limit = self.limits.max_bytes
+        declared = resp.headers.get("Content-Length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            announced = _size(int(declared))
+            raise FetchError(
+                f"download from {target.host} exceeded {_size(limit)} limit ({announced} announced)"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while True:
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise _too_slow(target, deadline)
+                deadline.set_timeout(min(self.limits.read_timeout, remaining))
+                chunk = resp.read1(_CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise FetchError(f"download from {target.host} exceeded {_size(limit)} limit")
+                chunks.append(chunk)
+        except HTTPError as exc:
+            raise self._translate(exc, target, deadline) from None
+        except OSError as exc:  # a socket error http.client did not wrap
+            if deadline.passed():
+                raise _too_slow(target, deadline) from None
+            raise FetchError(f"connection to {target.host} broke: {exc}", retryable=True) from None
+        if deadline.expired:  # the watchdog's shutdown can look like a clean end of a body
+            raise _too_slow(target, deadline)
+        return b"".join(chunks)
+
+    def _translate(self, exc: HTTPError, target: _Target, deadline: _Deadline) -> FetchError:
+        host = target.host
+        if deadline.passed():
+            return _too_slow(target, deadline)
+        error: FetchError
+        if isinstance(exc, NewConnectionError):  # a subclass of ConnectTimeoutError in urllib3 2
+            cause = exc.__context__ or exc.__cause__
+            why = cause.strerror if isinstance(cause, OSError) and cause.strerror else "connection failed"
+            error = _Unreachable(f"could not connect to {host}: {why.lower()}", retryable=True)
+        elif isinstance(exc, ConnectTimeoutError):
+            error = _Unreachable(
+                f"could not connect to {host} in {_seconds(self.limits.connect_timeout)}", retryable=True
+            )
+        elif isinstance(exc, ReadTimeoutError):
+            error = FetchError(
+                f"{host} sent nothing for {_seconds(self.limits.read_timeout)}", retryable=True
+            )
+        elif isinstance(exc, DecodeError):
+            error = FetchError(f"{host} sent a body its Content-Encoding does not describe")
+        elif isinstance(exc, SSLError):
+            text = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "hostname" in text.lower():
+                error = FetchError(f"TLS certificate of {host} could not be verified")
+            else:
+                error = FetchError(f"TLS handshake with {host} failed", retryable=True)
+        else:
+            error = FetchError(f"connection to {host} broke: {type(exc).__name__}", retryable=True)
+        return error
+
+    def _release(self, resp: BaseHTTPResponse, deadline: _Deadline) -> None:
+        deadline.detach()  # first, so the watchdog cannot touch a socket the pool hands to someone else
+        resp.release_conn()
+
+    def _discard(self, resp: BaseHTTPResponse, deadline: _Deadline) -> None:
+        """Drop a response we will not read: its connection is closed, not reused."""
+        deadline.detach()
+        resp.close()
+        resp.release_conn()
 
 
 def fetcher_from_settings() -> Fetcher:
@@ -82,4 +689,6 @@ def fetcher_from_settings() -> Fetcher:
         max_bytes=settings.FETCH_MAX_BYTES,
         max_redirects=settings.FETCH_MAX_REDIRECTS,
     )
-    return Fetcher(limits, tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS))
+    # Enough pooled connections per host for a batch's threads, so none is opened only to be dropped.
+    pool_size = max(8, int(getattr(settings, "IMAGE_BATCH_SIZE", 8)))
+    return Fetcher(limits, tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS), pool_size=pool_size)
