@@ -138,7 +138,10 @@ class _Deadline:
     def set_timeout(self, seconds: float) -> None:
         with self._lock:
             if self._sock is not None and not self.expired:
-                self._sock.settimeout(max(seconds, 0.001))
+                # A server that closes after its response (HTTP/1.0, "Connection: close") has had its
+                # socket closed by http.client once the body is read: the next read just says so.
+                with contextlib.suppress(OSError):
+                    self._sock.settimeout(max(seconds, 0.001))
 
     def expire(self) -> None:
         with self._lock:

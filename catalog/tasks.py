@@ -12,6 +12,7 @@ from functools import cache
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import DatabaseError
 
 from catalog import services, webhooks
 from catalog.batching import batched
@@ -45,7 +46,18 @@ def enqueue_images(image_ids: Iterable[int]) -> None:
         process_images.delay(list(chunk))
 
 
-@shared_task(name="catalog.tasks.dispatch_request", ignore_result=True)
+# Control tasks are retried on database errors (SQLite "database is locked" under a long write);
+# each is idempotent, and the reconciler would redo them anyway, only later.
+RETRY_ON = (DatabaseError,)
+
+
+@shared_task(
+    name="catalog.tasks.dispatch_request",
+    ignore_result=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    max_retries=5,
+)
 def dispatch_request(request_pk: int) -> None:
     request_id = ProcessingRequest.objects.values_list("request_id", flat=True).get(pk=request_pk)
     with request_id_context(request_id):
@@ -88,14 +100,26 @@ def process_images(image_ids: list[int]) -> None:
             process_images.apply_async(([claimed.image.pk],), countdown=_backoff_seconds(claimed.attempt))
 
 
-@shared_task(name="catalog.tasks.finalize_request", ignore_result=True)
+@shared_task(
+    name="catalog.tasks.finalize_request",
+    ignore_result=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    max_retries=5,
+)
 def finalize_request(request_pk: int) -> None:
     request_id = ProcessingRequest.objects.values_list("request_id", flat=True).get(pk=request_pk)
     with request_id_context(request_id):
         services.finalize_request(request_pk)
 
 
-@shared_task(name="catalog.tasks.deliver_webhook", ignore_result=True)
+@shared_task(
+    name="catalog.tasks.deliver_webhook",
+    ignore_result=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    max_retries=5,
+)
 def deliver_webhook(delivery_pk: int) -> None:
     request_id = WebhookDelivery.objects.values_list("request__request_id", flat=True).get(pk=delivery_pk)
     with request_id_context(request_id):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import functools
 import gzip
+import http.server
 import logging
 import socket
 import ssl
@@ -807,3 +808,21 @@ def test_check_url(origin: Origin, make_fetcher: Callable[..., Fetcher], fake_dn
     ]:
         assert str(refused(functools.partial(fetcher.check_url, url))) == message
     assert len(origin.requests) == before  # check_url never connects
+
+
+def test_a_server_that_closes_after_each_response_is_read_to_the_end(
+    tmp_path: Path, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    """The standard library's file server speaks HTTP/1.0 and closes after every response."""
+    (tmp_path / "a.png").write_bytes(PNG)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetcher = make_fetcher()
+        for _ in range(3):  # and again: nothing of a closed connection is reused
+            response = fetcher.fetch_image(f"http://127.0.0.1:{server.server_address[1]}/a.png")
+            assert response.body == PNG
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -163,14 +163,18 @@ def start_request(request_pk: int) -> None:
     )
 
 
-def queued_image_ids(request_pk: int, *, enqueued_before: datetime | None = None) -> Iterator[int]:
-    """Queued images to hand to workers; a duplicate is settled with its first, never queued itself."""
+def queued_image_ids(request_pk: int, *, enqueued_before: datetime | None = None) -> list[int]:
+    """Queued images to hand to workers; a duplicate is settled with its first, never queued itself.
+
+    A list, not a cursor: the caller writes while going through it, and SQLite refuses a write from
+    a connection still reading an older snapshot ("database is locked", at once, whatever the timeout).
+    """
     images = ProductImage.objects.filter(
         request_id=request_pk, status=ImageStatus.QUEUED, duplicate_of__isnull=True
     )
     if enqueued_before is not None:
         images = images.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=enqueued_before))
-    return images.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=ENQUEUE_BATCH)
+    return list(images.order_by("pk").values_list("pk", flat=True))
 
 
 def mark_enqueued(image_ids: list[int]) -> None:
