@@ -14,6 +14,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView, exception_handler
 
 from catalog import selectors, services
+from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import OutputFormat
 from sansio.csvfile import CsvProblem
@@ -50,6 +51,14 @@ class UploadOptionsSerializer(_Serializer):
             raise serializers.ValidationError("must be an http or https URL")
         if value and not settings.WEBHOOK_SECRET:
             raise serializers.ValidationError("webhooks are not enabled on this server (no WEBHOOK_SECRET)")
+        if value:  # the same address policy as image downloads; delivery checks again
+            checker = fetcher_from_settings()
+            try:
+                checker.check_url(value)
+            except FetchError as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+            finally:
+                checker.close()
         return value
 
 

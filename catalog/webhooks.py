@@ -100,7 +100,9 @@ def deliver(delivery_pk: int, fetcher: Fetcher) -> WebhookStatus | None:
     status_code: int | None = None
     error = ""
     try:
-        response = fetcher.request("POST", delivery.url, body=body, headers=headers)
+        response = fetcher.request(
+            "POST", delivery.url, body=body, headers=headers, total_timeout=settings.WEBHOOK_TIMEOUT
+        )
         status_code = response.status
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"

@@ -118,3 +118,22 @@ def test_status_shape(client: Client) -> None:
     assert status["errors"] == []
     for key in ("request_id", "name", "created_at", "completed_at"):
         assert key in status
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://127.0.0.1:9/hook", "loopback"),
+        ("http://169.254.169.254/latest", "metadata"),
+        ("http://10.1.2.3/hook", "private"),
+        ("http://2130706433/hook", "valid URL"),  # refused by the URL check before the address policy
+        ("http://nothing.invalid/hook", "could not resolve"),
+    ],
+)
+def test_webhook_urls_get_the_download_address_policy(client: Client, url: str, fragment: str) -> None:
+    code, refused = upload(client, GOOD, webhook_url=url)
+    assert code == 400
+    [error] = refused["errors"]
+    assert error["field"] == "webhook_url"
+    assert fragment in error["message"]
+    assert ProcessingRequest.objects.count() == 0
