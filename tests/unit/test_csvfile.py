@@ -554,7 +554,7 @@ def test_the_contract_example() -> None:
         " serial_number , Product-Name , Input Image URL ",
         '"S. No.","Product Name","Input Image Urls"',
         "\ufeffS. No.,Product Name,Input Image Urls",  # a second BOM, pasted in
-        "Ｓ．Ｎｏ．,Product Name,Input Image Urls",  # full-width, NFKC-normalised
+        "\uff33\uff0e\uff2e\uff4f\uff0e,Product Name,Input Image Urls",  # full-width, NFKC-normalised
     ],
 )
 def test_header_spellings(header: str) -> None:
@@ -687,9 +687,10 @@ def test_a_second_pass_after_seek_gives_the_same_rows_and_leaves_the_stream_open
 def test_problems_are_capped_and_truncation_is_flagged() -> None:
     bad = "".join(f"{n},,{A}\n" for n in range(1, 11))
     rows, reader = read(HEADER + bad, max_problems=3)
+    assert rows == []
     assert [p.line for p in reader.problems] == [2, 3, 4]
     assert reader.truncated
-    rows, reader = read(HEADER + bad, max_problems=10)
+    _, reader = read(HEADER + bad, max_problems=10)
     assert len(reader.problems) == 10
     assert not reader.truncated
 
@@ -731,7 +732,7 @@ def test_the_global_field_size_limit_is_raised_never_lowered() -> None:
     previous = csv.field_size_limit()
     try:
         csv.field_size_limit(10)
-        rows, reader = read(HEADER + f"1,{'x' * 100},{A}\n")
+        _, reader = read(HEADER + f"1,{'x' * 100},{A}\n")
         assert reader.problems == []
         assert csv.field_size_limit() >= CsvLimits().record_chars
         csv.field_size_limit(10**9)
@@ -878,8 +879,13 @@ def test_formula_neutralisation_alters_only_serial_and_name_cells() -> None:
 
 # -- fuzzing: nothing escapes the reader but rows and problems --------------------------------------
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SMALL = CsvLimits(max_rows=50, max_field_bytes=256, max_urls_per_row=5, max_url_length=100, max_problems=20)
+TINY = CsvLimits(
+    max_rows=2, max_field_bytes=10, max_urls_per_row=1, max_url_length=30, max_problems=2, max_record_chars=40
+)
+LIMITS = st.sampled_from([SMALL, TINY, CsvLimits()])
+VALID = (HEADER + f'1,"Multi\nline",{A}\r\n2.,SKU2,"{A}, {B}"\r3,x,{B}\n').encode()
 
 
 def check_reader(data: bytes, limits: CsvLimits = SMALL) -> None:
@@ -904,6 +910,26 @@ def check_reader(data: bytes, limits: CsvLimits = SMALL) -> None:
 @given(st.binary(max_size=600))
 def test_fuzz_arbitrary_bytes(data: bytes) -> None:
     check_reader(data)
+
+
+@FUZZ
+@given(
+    st.sampled_from([HEADER.encode(), codecs.BOM_UTF8, codecs.BOM_UTF16_LE]), st.binary(max_size=300), LIMITS
+)
+def test_fuzz_bytes_after_a_header_or_a_bom(prefix: bytes, data: bytes, limits: CsvLimits) -> None:
+    check_reader(prefix + data, limits)
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(st.integers(0, len(VALID)), st.integers(0, 3), st.binary(max_size=3)), max_size=6),
+    LIMITS,
+)
+def test_fuzz_a_valid_file_with_bytes_changed(edits: list[tuple[int, int, bytes]], limits: CsvLimits) -> None:
+    data = bytearray(VALID)
+    for position, deleted, inserted in edits:
+        data[position : position + deleted] = inserted
+    check_reader(bytes(data), limits)
 
 
 @FUZZ
