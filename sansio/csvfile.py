@@ -24,7 +24,8 @@ Reading (``CatalogueReader``) follows the contract's "Input CSV" and is built to
   has a valid host name or IP literal, no user name or password, no whitespace, control, invisible
   character or backslash (``\\`` is read as ``/`` by browsers but not by Python: a parser-confusion
   trick), at most ``max_url_length`` characters; at most ``max_urls_per_row`` URLs. The cell must not
-  start with a tab or line break (see ``write_result_csv``).
+  start with a tab or line break (see ``write_result_csv``). A row carries its three cells exactly
+  as written (the result CSV echoes them) next to the parsed serial and URLs.
 - Problems carry the 1-based line where the record starts (header = line 1 when the file starts with
   it) and the contract's column name; whole-file problems have neither. Parsing goes on after a row's
   problems (and after a stray quote, from the next line) to report as many as ``max_problems``; it
@@ -387,7 +388,8 @@ class _Parse:
                 self.report(
                     None,
                     None,
-                    f"the file has more than {self.limits.max_rows:,} products, the limit: split it",
+                    f"the file has more than {self.limits.max_rows:,} products (the limit): "
+                    "split it into smaller files",
                 )
                 return
             row = self._row(cells, start)
