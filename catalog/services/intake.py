@@ -46,6 +46,7 @@ def csv_limits() -> CsvLimits:
         max_field_bytes=settings.CSV_MAX_FIELD_BYTES,
         max_urls_per_row=settings.CSV_MAX_URLS_PER_ROW,
         max_problems=settings.CSV_MAX_PROBLEMS,
+        max_url_length=settings.CSV_MAX_URL_LENGTH,
     )
 
 
