@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView, exception_handler
 
-from catalog import selectors, services
+from catalog import api_schema, selectors, services
 from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import OutputFormat
@@ -67,6 +67,7 @@ class UploadView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "upload"
 
+    @api_schema.upload_schema
     def post(self, request: Request) -> Response:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.CSV_MAX_BYTES + 64 * 1024:  # refuse before reading the body
@@ -117,6 +118,7 @@ class UploadView(APIView):
 
 
 class StatusView(APIView):
+    @api_schema.status_schema
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("request_id", "").strip()
         if not raw:
