@@ -8,6 +8,7 @@ import uuid
 
 from PIL import Image
 
+from tests import corpus
 from tests.support.imageserver import ImageServer
 from tests.support.stack import Stack
 
@@ -25,20 +26,13 @@ def photo(size: tuple[int, int], fmt: str, mode: str = "RGB", **save: object) ->
     return buf.getvalue()
 
 
-def animated_gif(size: tuple[int, int], frames: int) -> bytes:
-    images = [Image.new("P", size, color) for color in range(frames)]
-    buf = io.BytesIO()
-    images[0].save(buf, "GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
-    return buf.getvalue()
-
-
 def catalogue(server: ImageServer, prefix: str) -> tuple[bytes, dict[str, tuple[str, tuple[int, int]]]]:
     """A CSV of products with several formats, one missing image and one that is not an image."""
     sources = {
         "a.jpg": (photo((640, 480), "JPEG", quality=95), "JPEG", (640, 480)),
         "b.png": (photo((301, 200), "PNG", "RGBA"), "PNG", (301, 200)),
         "c.webp": (photo((500, 333), "WEBP", quality=95), "WEBP", (500, 333)),
-        "d.gif": (animated_gif((120, 81), 3), "GIF", (120, 81)),
+        "d.gif": (corpus.gif_animated((120, 81), 3), "GIF", (120, 81)),
     }
     expected = {}
     for name, (body, fmt, size) in sources.items():
