@@ -1,0 +1,344 @@
+"""`manage.py submit`: send a CSV to a running server, show its progress, write the result CSV."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shlex
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter, OutputWrapper
+
+from catalog.client import ApiError, Client, ClientError, Status, Unreachable
+from catalog.models import OutputFormat
+
+EXIT_OK, EXIT_ERROR, EXIT_REFUSED, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = """\
+exit codes:
+  0    every image was processed and the result CSV is written
+  1    the server could not be reached, or answered with an error
+  2    nothing was submitted: the CSV or an option was refused (every problem is printed)
+  3    finished, but some images failed: the result CSV is written with their slots empty
+  130  interrupted: the request keeps running on the server (follow it again with --request-id)
+"""
+FAILURES_LISTED = 20
+POLL_FIRST, POLL_MAX = 0.25, 1.0  # seconds; a poll costs the server one row read
+PLAIN_EVERY, PLAIN_HEARTBEAT = 5.0, 30.0  # a log gets a line on change at most this often, or when quiet
+OUTAGE_GRACE = 60.0  # keep polling through a server restart this long before giving up
+
+
+class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option order, and the exit code table kept as written."""
+
+
+class Command(BaseCommand):
+    help = "Upload a CSV of products to a running server, show the progress, and write the result CSV."
+    requires_system_checks: list[str] = []  # a client: the server's configuration is not ours to check
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("epilog", EXIT_CODES)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("csv", nargs="?", type=Path, help="the CSV of products to upload")
+        parser.add_argument("--server", help="the service's base URL (default: PUBLIC_BASE_URL or HOST:PORT)")
+        parser.add_argument(
+            "--token",
+            default=os.environ.get("CATALOG_API_TOKEN", ""),
+            help="API token if the server requires one (default: $CATALOG_API_TOKEN, which `ps` won't show)",
+        )
+        parser.add_argument("--scale", help="0 < scale <= 1 (the server's default: 0.5)")
+        parser.add_argument("--quality", help="1 to 100 (the server's default: 50)")
+        parser.add_argument("--output-format", choices=OutputFormat.values)
+        parser.add_argument("--webhook-url", help="POSTed to, signed, when the request completes")
+        parser.add_argument(
+            "-o", "--output", type=Path, help="the result CSV (default: <input>-result.csv beside the input)"
+        )
+        parser.add_argument("--force", action="store_true", help="overwrite the result CSV if it exists")
+        parser.add_argument("--no-wait", action="store_true", help="print the request id and return at once")
+        parser.add_argument("--request-id", help="follow a request submitted before instead of uploading")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self._quiet = options["verbosity"] == 0
+        code = self._run(options)
+        if code != EXIT_OK:
+            sys.exit(code)
+
+    def _run(self, options: dict[str, Any]) -> int:
+        csv_path: Path | None = options["csv"]
+        request_id: str | None = options["request_id"]
+        output: Path = options["output"] or _default_output(csv_path, request_id)
+        server: str = options["server"] or default_server()
+        problem = _arguments_problem(csv_path, request_id, server)
+        if not problem and not options["no_wait"]:
+            problem = _output_problem(output, csv_path, options["force"])
+        if problem:
+            return self._refuse(problem)
+        client = Client(server, options["token"])
+        try:
+            if csv_path is not None:
+                request_id = self._upload(client, csv_path, options)
+            assert request_id is not None
+            follow = _follow_command(request_id, output, options["server"])
+            if options["no_wait"]:
+                self.stdout.write(f"Status: {client.status_url(request_id)}\nFollow it: {follow}")
+                return EXIT_OK
+            return self._follow(client, request_id, output, options)
+        except KeyboardInterrupt:
+            if request_id is None:
+                self.stderr.write(
+                    "\nInterrupted before the server answered: the upload may have gone through."
+                )
+            else:
+                self.stderr.write(
+                    f"\nStopped waiting. Request {request_id} keeps running on the server; to follow it "
+                    f"again:\n  {_follow_command(request_id, output, options['server'])}"
+                )
+            return EXIT_INTERRUPTED
+        except ApiError as exc:
+            return self._api_error(exc, options)
+        except (ClientError, OSError) as exc:
+            self.stderr.write(f"error: {exc}")
+            return EXIT_ERROR
+
+    def _upload(self, client: Client, csv_path: Path, options: dict[str, Any]) -> str:
+        fields = ("scale", "quality", "output_format", "webhook_url")
+        form = {name: str(options[name]) for name in fields if options[name] is not None}
+        size = csv_path.stat().st_size
+        self._say(f"Uploading {csv_path} ({_size(size)}) to {client.server}")
+        accepted = client.upload(csv_path, form)
+        self._say(f"Accepted: request {accepted.request_id}")
+        return accepted.request_id
+
+    def _follow(self, client: Client, request_id: str, output: Path, options: dict[str, Any]) -> int:
+        report = ProgressReport(self.stdout, tty=self.stdout.isatty(), quiet=self._quiet)
+        try:
+            status = self._wait(client, request_id, report)
+        finally:
+            report.close()
+        self._summary(status, client.status_url(request_id), time.monotonic() - report.started)
+        if not status.result_file:
+            self.stderr.write(f"error: request {request_id} finished without a result file")
+            return EXIT_ERROR
+        size = client.download(status.result_file, output, overwrite=options["force"])
+        self.stdout.write(f"Result CSV: {output} ({_size(size)})")
+        return EXIT_OK if status.failed == 0 else EXIT_FAILURES
+
+    def _wait(self, client: Client, request_id: str, report: ProgressReport) -> Status:
+        delay, down_since, last = POLL_FIRST, None, None
+        while True:
+            try:
+                status = client.status(request_id)
+            except (Unreachable, ApiError) as exc:
+                if isinstance(exc, ApiError) and exc.http_status < 500:
+                    raise  # 404, 401: polling again would say the same
+                now = time.monotonic()
+                down_since = now if down_since is None else down_since
+                if now - down_since > OUTAGE_GRACE:
+                    raise
+                if last is not None:
+                    report.update(last, note="the server is not answering; still trying")
+                time.sleep(POLL_MAX)
+                continue
+            down_since, last = None, status
+            report.update(status)
+            if status.completed:
+                return status
+            time.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX)
+
+    def _summary(self, status: Status, status_url: str, waited: float) -> None:
+        took = clock(_server_duration(status) or waited)
+        if status.failed == 0:
+            self.stdout.write(
+                self.style.SUCCESS(f"Done: {status.done} images of {status.products} products in {took}.")
+            )
+            return
+        self.stdout.write(
+            self.style.WARNING(
+                f"Finished with errors: {status.done} of {status.images} images done, "
+                f"{status.failed} failed, in {took}."
+            )
+        )
+        listed = status.failures[:FAILURES_LISTED]
+        for failure in listed:
+            self.stdout.write(f"  line {failure.line}: {failure.url} — {failure.message}")
+        if status.failed > len(listed):
+            self.stdout.write(f"  … and {status.failed - len(listed)} more: {status_url}")
+
+    def _api_error(self, exc: ApiError, options: dict[str, Any]) -> int:
+        refused = exc.http_status in (400, 413) and options["request_id"] is None
+        if refused:
+            self.stderr.write(f"The server refused {options['csv']} (HTTP {exc.http_status}):")
+        else:
+            self.stderr.write(f"error: the server answered HTTP {exc.http_status}:")
+        for problem in exc.problems:
+            self.stderr.write(f"  {problem}")
+        if exc.truncated:
+            self.stderr.write("  … and more: the server stops listing problems at CSV_MAX_PROBLEMS")
+        if exc.http_status in (401, 403) and not options["token"]:
+            self.stderr.write("Pass --token or set CATALOG_API_TOKEN (`manage.py drf_create_token <user>`).")
+        return EXIT_REFUSED if refused else EXIT_ERROR
+
+    def _refuse(self, message: str) -> int:
+        self.stderr.write(f"error: {message}")
+        return EXIT_REFUSED
+
+    def _say(self, message: str) -> None:
+        if not self._quiet:
+            self.stdout.write(message)
+
+
+class ProgressReport:
+    """A bar redrawn in place on a terminal; in a log, a plain line now and then; nothing at -v 0."""
+
+    def __init__(
+        self,
+        out: OutputWrapper,
+        *,
+        tty: bool,
+        quiet: bool = False,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._out, self._tty, self._quiet, self._timer = out, tty, quiet, timer
+        self.started = timer()
+        self._first: tuple[float, int] | None = None  # when and where polling began: the rate for the eta
+        self._drawn = 0
+        self._last_plain = -math.inf
+        self._last_key: tuple[object, ...] = ()
+
+    def update(self, status: Status, note: str = "") -> None:
+        now = self._timer()
+        if self._first is None:
+            self._first = (now, status.settled)
+        if self._quiet:
+            return
+        elapsed, eta = now - self.started, self._eta(status, now)
+        if self._tty:
+            columns = shutil.get_terminal_size().columns
+            bar_width = max(10, min(30, columns - 60))
+            line = progress_line(status, elapsed, eta, bar_width=bar_width, note=note)[: columns - 1]
+            self._out.write("\r" + line.ljust(self._drawn), ending="")
+            self._drawn = len(line)
+            self._out.flush()
+            return
+        key = (status.settled, status.state, note)
+        since = now - self._last_plain
+        if status.completed or (key != self._last_key and since >= PLAIN_EVERY) or since >= PLAIN_HEARTBEAT:
+            self._out.write(progress_line(status, elapsed, eta, bar_width=0, note=note))
+            self._out.flush()
+            self._last_plain, self._last_key = now, key
+
+    def close(self) -> None:
+        if self._drawn:  # leave the bar on screen and move past it
+            self._out.write("")
+            self._drawn = 0
+
+    def _eta(self, status: Status, now: float) -> float | None:
+        assert self._first is not None
+        since, settled_then = self._first
+        progressed = status.settled - settled_then
+        if status.completed or progressed <= 0 or now - since < 1:
+            return None
+        return (status.images - status.settled) * (now - since) / progressed
+
+
+def progress_line(
+    status: Status, elapsed: float, eta: float | None, *, bar_width: int, note: str = ""
+) -> str:
+    """`[#####-----]  52%  104/200 images  3 failed  00:12  eta 00:11`; no bar when `bar_width` is 0."""
+    parts = [f"{status.percent:3d}%", f"{status.settled}/{status.images} images"]
+    if status.failed:
+        parts.append(f"{status.failed} failed")
+    parts.append(clock(elapsed))
+    if eta is not None:
+        parts.append(f"eta {clock(eta)}")
+    if status.state == "pending":
+        parts.append("waiting for a worker")
+    if note:
+        parts.append(note)
+    line = "  ".join(parts)
+    if not bar_width:
+        return line
+    filled = min(bar_width, status.percent * bar_width // 100)
+    return f"[{'#' * filled}{'-' * (bar_width - filled)}] {line}"
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def default_server() -> str:
+    if settings.PUBLIC_BASE_URL:
+        return str(settings.PUBLIC_BASE_URL)
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.HOST, settings.HOST)  # noqa: S104 - connect where it listens
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.PORT}"
+
+
+def _default_output(csv_path: Path | None, request_id: str | None) -> Path:
+    if csv_path is not None:
+        return csv_path.with_name(f"{csv_path.stem}-result.csv")
+    return Path(f"{request_id}-result.csv")
+
+
+def _arguments_problem(csv_path: Path | None, request_id: str | None, server: str) -> str | None:
+    if not server.lower().startswith(("http://", "https://")):
+        return f"the server address {server!r} must start with http:// or https://"
+    if (csv_path is None) == (request_id is None):
+        return "give a CSV to upload, or --request-id to follow one (not both)"
+    if request_id is not None and not _is_uuid(request_id):
+        return f"--request-id {request_id!r} is not a UUID"
+    if csv_path is not None and not csv_path.is_file():
+        return f"{csv_path}: no such file"
+    return None
+
+
+def _follow_command(request_id: str, output: Path, server: str | None) -> str:
+    words = ["python", "manage.py", "submit", "--request-id", request_id, "--output", str(output)]
+    return shlex.join(words + (["--server", server] if server else []))
+
+
+def _output_problem(output: Path, csv_path: Path | None, force: bool) -> str | None:
+    if csv_path is not None and output.resolve() == csv_path.resolve():
+        return f"the result would overwrite the input {csv_path}: choose another --output"
+    if output.exists() and not force:
+        return f"{output} already exists: choose another --output, or pass --force to overwrite it"
+    if not output.parent.is_dir():
+        return f"cannot write {output}: {output.parent} is not a folder"
+    return None
+
+
+def _server_duration(status: Status) -> float | None:
+    """Created to completed, as the server saw it: true even when we attached late."""
+    if not (status.created_at and status.completed_at):
+        return None
+    try:
+        return (
+            datetime.fromisoformat(status.completed_at) - datetime.fromisoformat(status.created_at)
+        ).total_seconds()
+    except ValueError:
+        return None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _size(size: int) -> str:
+    return f"{size} bytes" if size < 1024 else f"{size / 1024:.1f} KiB"
