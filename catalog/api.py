@@ -6,6 +6,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -16,7 +18,7 @@ from rest_framework.views import APIView, exception_handler
 from catalog import api_schema, selectors, services
 from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
-from catalog.models import OutputFormat
+from catalog.models import OutputFormat, ProcessingRequest
 from sansio.csvfile import CsvProblem
 
 
@@ -62,6 +64,20 @@ class UploadOptionsSerializer(_Serializer):
         return value
 
 
+def accept_csv(
+    request: HttpRequest | Request, upload: UploadedFile, options: UploadOptionsSerializer
+) -> ProcessingRequest:
+    """Store a CSV as a request, for the API and the upload page alike (or CatalogueRejected)."""
+    user = request.user
+    return services.create_request(
+        upload,
+        name=upload.name or "upload.csv",
+        options=services.RequestOptions(**options.validated_data),
+        base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/"),
+        owner=user if user is not None and user.is_authenticated else None,
+    )
+
+
 class UploadView(APIView):
     parser_classes = [MultiPartParser]
     throttle_classes = [ScopedRateThrottle]
@@ -85,15 +101,8 @@ class UploadView(APIView):
                 for message in messages
             ]
             return Response({"status": "error", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-        base_url = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
         try:
-            created = services.create_request(
-                upload,
-                name=upload.name or "upload.csv",
-                options=services.RequestOptions(**options.validated_data),
-                base_url=base_url,
-                owner=request.user if request.user and request.user.is_authenticated else None,
-            )
+            created = accept_csv(request, upload, options)
         except services.CatalogueRejected as exc:
             body: dict[str, Any] = {"status": "error", "errors": error_items(exc.problems)}
             if exc.truncated:

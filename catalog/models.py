@@ -13,7 +13,7 @@ class RequestStatus(models.TextChoices):
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"
-    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
     FAILED = "failed"
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet, Sum
 
 from catalog import webhooks
-from catalog.models import ImageStatus, ProcessingRequest, ProductImage
+from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.storage import absolute_url
 
 MAX_ERRORS_SHOWN = 1000
@@ -90,3 +91,100 @@ def status_payload(request: ProcessingRequest) -> dict[str, Any]:
         "status_url": status_url(request),
         "webhooks": webhooks.delivery_log(request) if request.webhook_url else [],
     }
+
+
+# --- Pages -------------------------------------------------------------------------------------------
+
+PRODUCTS_PER_PAGE = 50
+REQUESTS_PER_PAGE = 50
+
+
+def recent_requests(
+    user: User | AnonymousUser | None, limit: int = REQUESTS_PER_PAGE
+) -> list[ProcessingRequest]:
+    return list(visible_requests(user).order_by("-created_at")[:limit])
+
+
+def live_progress(user: User | AnonymousUser | None, request_ids: list[uuid.UUID]) -> dict[str, Any]:
+    """Progress of several requests in one query: what a list page polls."""
+    found = visible_requests(user).filter(request_id__in=request_ids[:REQUESTS_PER_PAGE])
+    return {str(r.request_id): {"status": r.status, "completed": r.completed, **progress(r)} for r in found}
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    position: int
+    status: str
+    input_url: str
+    output_url: str | None
+    input_bytes: int | None
+    output_bytes: int | None
+    input_size: str
+    output_size: str
+    error: str
+
+    @property
+    def saving_percent(self) -> int | None:
+        if not self.input_bytes or self.output_bytes is None:
+            return None
+        return round(100 - self.output_bytes * 100 / self.input_bytes)
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    line: int
+    serial: str
+    name: str
+    images: list[ImageRow]
+
+
+def _dimensions(width: int | None, height: int | None) -> str:
+    return f"{width}\u00d7{height}" if width and height else ""
+
+
+def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow], int]:
+    """One page of products with their images, and the number of pages."""
+    total_pages = max(1, -(-request.products_total // PRODUCTS_PER_PAGE))
+    page = min(max(page, 1), total_pages)
+    products = list(
+        Product.objects.filter(request=request)
+        .order_by("line")
+        .prefetch_related(Prefetch("images", queryset=ProductImage.objects.order_by("position")))[
+            (page - 1) * PRODUCTS_PER_PAGE : page * PRODUCTS_PER_PAGE
+        ]
+    )
+    rows = [
+        ProductRow(
+            line=product.line,
+            serial=product.serial_text,
+            name=product.name,
+            images=[
+                ImageRow(
+                    position=image.position + 1,
+                    status=image.status,
+                    input_url=image.input_url,
+                    output_url=absolute_url(image.output_file, request.base_url)
+                    if image.output_file
+                    else None,
+                    input_bytes=image.input_bytes,
+                    output_bytes=image.output_bytes,
+                    input_size=_dimensions(image.input_width, image.input_height),
+                    output_size=_dimensions(image.output_width, image.output_height),
+                    error=image.error,
+                )
+                for image in product.images.all()
+            ],
+        )
+        for product in products
+    ]
+    return rows, total_pages
+
+
+def byte_totals(request: ProcessingRequest) -> dict[str, int | None]:
+    """Bytes in and out over the images done so far (duplicates count once)."""
+    totals = ProductImage.objects.filter(
+        request=request, status=ImageStatus.DONE, duplicate_of__isnull=True
+    ).aggregate(bytes_in=Sum("input_bytes"), bytes_out=Sum("output_bytes"))
+    bytes_in, bytes_out = totals["bytes_in"] or 0, totals["bytes_out"] or 0
+    saving = round(100 - bytes_out * 100 / bytes_in) if bytes_in else None
+    return {"bytes_in": bytes_in, "bytes_out": bytes_out, "saving_percent": saving}

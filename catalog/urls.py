@@ -8,7 +8,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
     path("api/upload/", api.UploadView.as_view(), name="api-upload"),
     path("api/status/", api.StatusView.as_view(), name="api-status"),
-    path("", views.index, name="index"),
+    path("", views.upload, name="upload"),
+    path("requests/", views.request_list, name="request-list"),
+    path("requests/progress/", views.live_progress, name="request-progress"),
+    path("requests/<uuid:request_id>/", views.request_detail, name="request-detail"),
 ]
 
 if not settings.AWS_STORAGE_BUCKET_NAME:

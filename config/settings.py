@@ -51,6 +51,8 @@ if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with http:// or https://")
 
 REQUIRE_AUTH = env_bool("REQUIRE_AUTH", not DEVELOPMENT)
+LOGIN_REDIRECT_URL = "/requests/"  # the pages sign in with Django's own session login
+LOGOUT_REDIRECT_URL = "/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -46,3 +46,14 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         stack = start_stack(tmp_path_factory.mktemp(request.param.replace("+", "-")), env)
         resources.callback(stack.stop)
         yield stack
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One embedded stack, for tests of what talks HTTP (pages, command line, metrics): the
+    backends behind it are proven by the parametrised `stack` tests."""
+    stack = start_stack(tmp_path_factory.mktemp("embedded"), {})
+    try:
+        yield stack
+    finally:
+        stack.stop()

@@ -9,27 +9,15 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import start_stack
 from tests.e2e.test_pipeline import photo
 from tests.support.imageserver import ImageServer
 from tests.support.stack import REPO, Stack, free_port
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One embedded stack: the command talks HTTP, so the backends behind it do not matter here."""
-    stack = start_stack(tmp_path_factory.mktemp("cli"), {})
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def submit(stack: Stack, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -53,12 +41,12 @@ def images(server: ImageServer, count: int) -> list[str]:
 
 
 def test_submit_waits_and_writes_the_result_csv(
-    cli_stack: Stack, image_server: ImageServer, tmp_path: Path
+    embedded_stack: Stack, image_server: ImageServer, tmp_path: Path
 ) -> None:
     a, b, c = images(image_server, 3)
     source = write_csv(tmp_path / "chairs.csv", [["1", "Chair", f"{a},{b}"], ["2", "Table", c]])
 
-    run = submit(cli_stack, str(source))
+    run = submit(embedded_stack, str(source))
 
     assert run.returncode == 0, run.stderr + run.stdout
     assert run.stderr == ""
@@ -73,21 +61,21 @@ def test_submit_waits_and_writes_the_result_csv(
     outputs = [url for row in rows[1:] for url in row[3].split(",")]
     assert len(outputs) == 3
     for url in outputs:
-        assert cli_stack.get(url).status == 200, url
+        assert embedded_stack.get(url).status == 200, url
 
-    again = submit(cli_stack, str(source))
+    again = submit(embedded_stack, str(source))
     assert again.returncode == 2
     assert "already exists" in again.stderr and "--force" in again.stderr
     assert "Uploading" not in again.stdout, "refused before anything is sent"
 
 
 def test_a_refused_csv_names_every_problem(
-    cli_stack: Stack, image_server: ImageServer, tmp_path: Path
+    embedded_stack: Stack, image_server: ImageServer, tmp_path: Path
 ) -> None:
     (url,) = images(image_server, 1)
     source = write_csv(tmp_path / "broken.csv", [["1", "Chair", url], ["x", "Table", url], ["3", "", url]])
 
-    run = submit(cli_stack, str(source))
+    run = submit(embedded_stack, str(source))
 
     assert run.returncode == 2, run.stderr + run.stdout
     assert "line 3, column S. No.: " in run.stderr
@@ -96,13 +84,13 @@ def test_a_refused_csv_names_every_problem(
 
 
 def test_a_failed_image_is_named_with_its_reason(
-    cli_stack: Stack, image_server: ImageServer, tmp_path: Path
+    embedded_stack: Stack, image_server: ImageServer, tmp_path: Path
 ) -> None:
     (good,) = images(image_server, 1)
     missing = image_server.url(f"{uuid.uuid4().hex}/missing.jpg")
     source = write_csv(tmp_path / "lamps.csv", [["1", "Lamp", good], ["2", "Rug", missing]])
 
-    run = submit(cli_stack, str(source), "--output", str(tmp_path / "out.csv"))
+    run = submit(embedded_stack, str(source), "--output", str(tmp_path / "out.csv"))
 
     assert run.returncode == 3, run.stderr + run.stdout
     assert "1 of 2 images done, 1 failed" in run.stdout
@@ -113,42 +101,46 @@ def test_a_failed_image_is_named_with_its_reason(
 
 
 def test_no_wait_then_follow_by_request_id(
-    cli_stack: Stack, image_server: ImageServer, tmp_path: Path
+    embedded_stack: Stack, image_server: ImageServer, tmp_path: Path
 ) -> None:
     source = write_csv(tmp_path / "rugs.csv", [["1", "Rug", ",".join(images(image_server, 2))]])
 
-    run = submit(cli_stack, str(source), "--no-wait", "--quality", "70", "--output-format", "webp")
+    run = submit(embedded_stack, str(source), "--no-wait", "--quality", "70", "--output-format", "webp")
     assert run.returncode == 0, run.stderr + run.stdout
     request_id = re.search(r"Accepted: request (\S+)", run.stdout)
     assert request_id, run.stdout
     assert f"--request-id {request_id.group(1)}" in run.stdout
     assert not (tmp_path / "rugs-result.csv").exists()
 
-    later = submit(cli_stack, "--request-id", request_id.group(1), "--output", str(tmp_path / "rugs.out.csv"))
+    later = submit(
+        embedded_stack, "--request-id", request_id.group(1), "--output", str(tmp_path / "rugs.out.csv")
+    )
     assert later.returncode == 0, later.stderr + later.stdout
     outputs = list(csv.reader((tmp_path / "rugs.out.csv").open()))[1][3].split(",")
     assert [url.rsplit(".", 1)[1] for url in outputs] == ["webp", "webp"]
 
 
-def test_options_refused_by_the_server(cli_stack: Stack, image_server: ImageServer, tmp_path: Path) -> None:
+def test_options_refused_by_the_server(
+    embedded_stack: Stack, image_server: ImageServer, tmp_path: Path
+) -> None:
     source = write_csv(tmp_path / "a.csv", [["1", "Chair", images(image_server, 1)[0]]])
-    run = submit(cli_stack, str(source), "--scale", "2")
+    run = submit(embedded_stack, str(source), "--scale", "2")
     assert run.returncode == 2
     assert "scale: must be greater than 0 and at most 1" in run.stderr
 
 
-def test_server_down_is_one_clear_line(cli_stack: Stack, tmp_path: Path) -> None:
+def test_server_down_is_one_clear_line(embedded_stack: Stack, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "a.csv", [["1", "Chair", "https://img.example.com/a.jpg"]])
     server = f"http://127.0.0.1:{free_port()}"
 
-    run = submit(cli_stack, str(source), "--server", server)
+    run = submit(embedded_stack, str(source), "--server", server)
 
     assert run.returncode == 1
     assert run.stderr.strip() == f"error: cannot reach the server at {server}: connection refused"
 
 
 def test_ctrl_c_leaves_the_request_running_and_says_how_to_follow_it(
-    cli_stack: Stack, tmp_path: Path
+    embedded_stack: Stack, tmp_path: Path
 ) -> None:
     with socket.socket() as silent:  # accepts connections (backlog) and never answers: the image hangs
         silent.bind(("127.0.0.1", 0))
@@ -157,7 +149,12 @@ def test_ctrl_c_leaves_the_request_running_and_says_how_to_follow_it(
         source = write_csv(tmp_path / "slow.csv", [["1", "Chair", url]])
         command = [sys.executable, "manage.py", "submit", str(source)]
         proc = subprocess.Popen(
-            command, cwd=REPO, env=cli_stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            cwd=REPO,
+            env=embedded_stack.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             assert proc.stdout is not None

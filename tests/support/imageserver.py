@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ class Served:
     body: bytes
     content_type: str = "application/octet-stream"
     status: int = 200
+    delay: float = 0.0  # seconds before answering: a slow host, or a request long enough to watch
 
 
 @dataclass
@@ -27,9 +29,14 @@ class ImageServer:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
     def add(
-        self, path: str, body: bytes, content_type: str = "application/octet-stream", status: int = 200
+        self,
+        path: str,
+        body: bytes,
+        content_type: str = "application/octet-stream",
+        status: int = 200,
+        delay: float = 0.0,
     ) -> str:
-        self.files["/" + path.lstrip("/")] = Served(body, content_type, status)
+        self.files["/" + path.lstrip("/")] = Served(body, content_type, status, delay)
         return self.url(path)
 
 
@@ -43,6 +50,7 @@ def serve_images() -> Iterator[ImageServer]:
         def do_GET(self) -> None:
             state.hits[self.path] += 1
             served = state.files.get(self.path, Served(b"not found", "text/plain", 404))
+            time.sleep(served.delay)
             self.send_response(served.status)
             self.send_header("Content-Type", served.content_type)
             self.send_header("Content-Length", str(len(served.body)))
@@ -52,7 +60,11 @@ def serve_images() -> Iterator[ImageServer]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a client hanging up mid-answer (a browser leaving a page) is not news
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
