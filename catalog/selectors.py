@@ -99,10 +99,14 @@ PRODUCTS_PER_PAGE = 50
 REQUESTS_PER_PAGE = 50
 
 
-def recent_requests(
-    user: User | AnonymousUser | None, limit: int = REQUESTS_PER_PAGE
-) -> list[ProcessingRequest]:
-    return list(visible_requests(user).order_by("-created_at")[:limit])
+def requests_page(
+    user: User | AnonymousUser | None, page: int, per_page: int = REQUESTS_PER_PAGE
+) -> tuple[list[ProcessingRequest], int, int]:
+    """One page of the requests a user may see, newest first; the page shown and the page count."""
+    requests = visible_requests(user).order_by("-created_at")
+    pages = max(1, -(-requests.count() // per_page))
+    page = min(max(page, 1), pages)
+    return list(requests[(page - 1) * per_page : page * per_page]), page, pages
 
 
 def live_progress(user: User | AnonymousUser | None, request_ids: list[uuid.UUID]) -> dict[str, Any]:
@@ -142,8 +146,8 @@ def _dimensions(width: int | None, height: int | None) -> str:
     return f"{width}\u00d7{height}" if width and height else ""
 
 
-def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow], int]:
-    """One page of products with their images, and the number of pages."""
+def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow], int, int]:
+    """One page of products with their images; the page shown and the page count."""
     total_pages = max(1, -(-request.products_total // PRODUCTS_PER_PAGE))
     page = min(max(page, 1), total_pages)
     products = list(
@@ -177,7 +181,7 @@ def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow
         )
         for product in products
     ]
-    return rows, total_pages
+    return rows, page, total_pages
 
 
 def byte_totals(request: ProcessingRequest) -> dict[str, int | None]:

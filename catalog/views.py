@@ -90,10 +90,18 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 @people_only
 def request_list(request: HttpRequest) -> HttpResponse:
-    requests = selectors.recent_requests(request.user)
+    requests, page, pages = selectors.requests_page(request.user, _page_number(request))
     rows = [{"request": r, "progress": selectors.progress(r)} for r in requests]
     live = [str(r.request_id) for r in requests if not r.completed]
-    return render(request, "catalog/requests.html", {"rows": rows, "live": live, "nav": "requests"})
+    context = {"rows": rows, "live": live, "nav": "requests", "page": page, "pages": pages}
+    return render(request, "catalog/requests.html", context)
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return int(request.GET.get("page", "1"))
+    except ValueError:
+        return 1
 
 
 @require_GET
@@ -102,12 +110,7 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     found = selectors.find_request(request_id, request.user)
     if found is None:
         raise Http404(f"no request with request_id {request_id}")
-    try:
-        page = int(request.GET.get("page", "1"))
-    except ValueError:
-        page = 1
-    products, pages = selectors.product_rows(found, page)
-    page = min(max(page, 1), pages)
+    products, page, pages = selectors.product_rows(found, _page_number(request))
     payload = selectors.status_payload(found)
     context = {
         "nav": "requests",

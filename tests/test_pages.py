@@ -115,5 +115,15 @@ def test_products_are_paged(client: Client, django_capture_on_commit_callbacks) 
     request = ProcessingRequest.objects.get()
     page = client.get(f"/requests/{request.request_id}/?page=3").content.decode()
     assert "Page 3 of 3" in page and "P101" in page and "P120" in page and ">P100<" not in page
-    products, pages = selectors.product_rows(request, 99)
-    assert pages == 3 and products[0].serial == "101", "a page past the end shows the last"
+    products, page_shown, pages = selectors.product_rows(request, 99)
+    assert (page_shown, pages) == (3, 3) and products[0].serial == "101", "past the end shows the last"
+
+
+def test_requests_are_paged(client: Client, django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        for _ in range(3):
+            post_csv(client, GOOD)
+    newest_first = list(ProcessingRequest.objects.order_by("-created_at"))
+    shown, page, pages = selectors.requests_page(None, 2, per_page=2)
+    assert (page, pages) == (2, 2) and shown == newest_first[2:]
+    assert "Page 1 of 1" not in client.get("/requests/").content.decode(), "one page: no pager"
