@@ -305,8 +305,14 @@ USE_TZ = True
 # --- Logging --------------------------------------------------------------------------------------
 LOG_DIR = VAR_DIR / "log"
 # Prometheus counters are kept per process in files here, so /metrics adds up web and workers alike.
+# Set, not defaulted: a child started with another VAR_DIR (a test stack) inherits its parent's
+# variable, and would mix its counts into the parent's.
 METRICS_DIR = VAR_DIR / "metrics"
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Bearer token for GET /metrics; without one, /metrics is open in development and off in production.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and (len(METRICS_TOKEN) < 16 or not METRICS_TOKEN.isprintable() or " " in METRICS_TOKEN):
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 printable characters without spaces")
 for _needed in (LOG_DIR, STATIC_ROOT, METRICS_DIR):
     _needed.mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

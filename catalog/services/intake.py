@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
+from catalog import metrics
 from catalog.batching import batched
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
 from catalog.queueing import enqueue
@@ -68,6 +69,7 @@ def create_request(
     for _row in reader:
         pass
     if reader.problems:
+        metrics.count_upload(accepted=False)
         raise CatalogueRejected(reader.problems, reader.truncated)
     upload.seek(0)
 
@@ -88,6 +90,7 @@ def create_request(
         request.products_total, request.images_total = products_total, images_total
         transaction.on_commit(lambda: enqueue("catalog.tasks.dispatch_request", request.pk))
     logger.info("accepted %s: %d products, %d images", request.request_id, products_total, images_total)
+    metrics.count_upload(accepted=True)
     return request
 
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from catalog import metrics
 from catalog.fetch import Fetcher, FetchError
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.queueing import enqueue
@@ -73,6 +74,7 @@ class ImageOutput:
     output_size: tuple[int, int]
 
 
+@metrics.observe_image
 def produce_output(claimed: ClaimedImage, fetcher: Fetcher) -> ImageOutput:
     """Download, transform and store one image under its fixed name. Raises ImageFailed.
 
@@ -80,7 +82,8 @@ def produce_output(claimed: ClaimedImage, fetcher: Fetcher) -> ImageOutput:
     """
     image, request = claimed.image, claimed.image.request
     try:
-        response = fetcher.fetch_image(image.input_url)
+        with metrics.DOWNLOAD_SECONDS.time():
+            response = fetcher.fetch_image(image.input_url)
     except FetchError as exc:
         raise ImageFailed(str(exc), retryable=exc.retryable) from exc
     options = TransformOptions(

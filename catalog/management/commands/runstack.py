@@ -49,6 +49,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Serving on http://{address}/ with {options['concurrency']} worker processes. Ctrl-C stops."
         )
+        # Every process of the last run is gone: their metric files (a set per pid) would pile up run
+        # after run, and every scrape reads them all. Counters starting again at 0 is what Prometheus expects.
+        for stale in settings.METRICS_DIR.glob("*.db"):
+            stale.unlink(missing_ok=True)
         children = [subprocess.Popen(web), subprocess.Popen(worker)]  # noqa: S603 - our own binaries
         stopping = False
 
