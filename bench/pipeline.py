@@ -5,6 +5,8 @@ in one run on the same files, and reported as ratios: these machines are noisy.
 
 - plain loop: the same transform (draft, resize to half, JPEG q50) over images already in memory,
   on every core (multiprocessing), with no HTTP, database or storage: the ceiling.
+- plain loop with I/O: the same, but each process downloads from the local server and writes a file:
+  the work the service must do, without its queue, database and bookkeeping.
 - naive loop: what a single task that walks the CSV does: download, open, resize, save, one by one.
 - service: the real thing (gunicorn, Celery workers on every core, SQLite, files), a CSV through the API.
 """
@@ -68,6 +70,33 @@ def measure_plain(images: list[bytes], processes: int) -> float:
         started = time.perf_counter()
         pool.map(plain_transform, images, chunksize=4)
         return rate(len(images), time.perf_counter() - started)
+
+
+_http: urllib3.PoolManager | None = None
+
+
+def _fetch_transform_save(job: tuple[str, str]) -> int:
+    """One image the plain way, with the I/O the service has: download, transform, write a file."""
+    global _http  # noqa: PLW0603 - one connection pool per Pool process
+    if _http is None:
+        _http = urllib3.PoolManager()
+    url, out = job
+    body = _http.request("GET", url).data
+    with Image.open(io.BytesIO(body)) as im:
+        target = (max(1, round(im.width / 2)), max(1, round(im.height / 2)))
+        im.draft("RGB", target)
+        small = im.resize(target, Image.Resampling.LANCZOS) if im.size != target else im.copy()
+    small.save(out, "JPEG", quality=50, optimize=True)
+    return len(body)
+
+
+def measure_plain_with_io(urls: list[str], out_dir: Path, processes: int) -> float:
+    jobs = [(url, str(out_dir / f"{n}.jpg")) for n, url in enumerate(urls)]
+    with Pool(processes) as pool:
+        pool.map(_fetch_transform_save, jobs[:processes])  # warm the workers
+        started = time.perf_counter()
+        pool.map(_fetch_transform_save, jobs, chunksize=4)
+        return rate(len(urls), time.perf_counter() - started)
 
 
 def measure_naive(urls: list[str], out_dir: Path) -> float:
@@ -208,6 +237,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{args.images} JPEGs of {width}x{height} ({megabytes:.0f} MB), {cores} cores")
             plain = measure_plain(images, cores)
             print(f"  plain Pillow loop, {cores} processes: {plain:8.1f} img/s")
+            plain_out = root / "plain"
+            plain_out.mkdir()
+            plain_io = measure_plain_with_io(urls, plain_out, cores)
+            print(f"  same, downloading and saving:    {plain_io:8.1f} img/s")
             naive_out = root / "naive"
             naive_out.mkdir()
             naive = measure_naive(urls[: max(cores * 25, 50)], naive_out)
@@ -216,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  service end to end:              {service['rate']:8.1f} img/s")
             print(f"  ratio service / plain loop:      {service['rate'] / plain:8.2f}   (target >= 0.85)")
             print(f"  ratio service / naive loop:      {service['rate'] / naive:8.2f}   (target >= 3)")
+            print(f"  ratio service / plain with I/O:  {service['rate'] / plain_io:8.2f}   (its own cost)")
             print(
                 f"  {args.images} images: upload answered in {service['upload_ms']:.0f} ms; "
                 f"peak memory of all service processes {service['peak_mb']:.0f} MB"
