@@ -20,7 +20,14 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -215,10 +222,27 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     refusal = _refusal(request)
     if refusal is not None:
         return refusal
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(settings.METRICS_DIR))  # type: ignore[no-untyped-call]
+    registry = machine_registry()
     registry.register(DatabaseCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def machine_registry() -> CollectorRegistry:
+    """The counters and histograms of every process on this machine (same METRICS_DIR)."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(settings.METRICS_DIR))  # type: ignore[no-untyped-call]
+    return registry
+
+
+def serve_worker_metrics() -> None:
+    """With WORKER_METRICS_PORT, a worker machine answers scrapes of its own processes' counts.
+
+    Its image counters live in files on its own disk, out of the web's reach; the database gauges
+    stay on the web's /metrics only, so a sum over all targets counts nothing twice.
+    """
+    if settings.WORKER_METRICS_PORT:
+        start_http_server(settings.WORKER_METRICS_PORT, addr=settings.HOST, registry=machine_registry())
+        logger.info("worker metrics on http://%s:%d/metrics", settings.HOST, settings.WORKER_METRICS_PORT)
 
 
 _TEXT = "text/plain; charset=utf-8"

@@ -4,7 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from PIL import _imaging as pillow_core
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -23,3 +23,11 @@ PILLOW_BLOCKS_KEPT = 16
 def _reuse_image_memory(**kwargs: Any) -> None:
     if "PILLOW_BLOCKS_MAX" not in os.environ:
         pillow_core.set_blocks_max(PILLOW_BLOCKS_KEPT)
+
+
+@worker_ready.connect
+def _serve_metrics(**kwargs: Any) -> None:
+    # Imported here: catalog needs Django's apps loaded, which they are once the worker is ready.
+    from catalog.metrics import serve_worker_metrics  # noqa: PLC0415
+
+    serve_worker_metrics()

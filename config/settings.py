@@ -310,6 +310,8 @@ LOG_DIR = VAR_DIR / "log"
 METRICS_DIR = VAR_DIR / "metrics"
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 # Bearer token for GET /metrics; without one, /metrics is open in development and off in production.
+# A worker machine's own counters, served by its main worker process on HOST:<port> (0: off).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, maximum=65535)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 if METRICS_TOKEN and (len(METRICS_TOKEN) < 16 or not METRICS_TOKEN.isprintable() or " " in METRICS_TOKEN):
     raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 printable characters without spaces")

@@ -38,20 +38,24 @@ def finalize_request(request_pk: int) -> bool:
         status = RequestStatus.FAILED
     else:
         status = RequestStatus.COMPLETED_WITH_ERRORS
+    completed_at = timezone.now()
     with transaction.atomic():
         won = ProcessingRequest.objects.filter(pk=request_pk, completed=False).update(
-            completed=True, status=status, result_file=name, completed_at=timezone.now()
+            completed=True, status=status, result_file=name, completed_at=completed_at
         )
         if won and request.webhook_url:
             request.refresh_from_db()
             webhooks.queue_completion(request)
     if won:
+        seconds = (completed_at - request.created_at).total_seconds()
         logger.info(
-            "completed %s: %s, %d done, %d failed",
+            "completed %s: %s, %d done, %d failed, in %.1f s from upload",
             request.request_id,
             status,
             request.images_done,
             request.images_failed,
+            seconds,
+            extra={"duration_ms": round(seconds * 1000)},
         )
     return bool(won)
 

@@ -18,14 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.conftest import start_stack
 from tests.e2e.test_pipeline import photo
 from tests.support.imageserver import ImageServer
-from tests.support.stack import Stack
+from tests.support.stack import Stack, free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture(scope="module")
 def json_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = start_stack(tmp_path_factory.mktemp("metrics"), {"LOG_FORMAT": "json"})
+    env = {"LOG_FORMAT": "json", "WORKER_METRICS_PORT": str(free_port())}
+    stack = start_stack(tmp_path_factory.mktemp("metrics"), env)
     try:
         yield stack
     finally:
@@ -51,8 +52,8 @@ def finished(json_stack: Stack, image_server: ImageServer) -> dict[str, object]:
     return {"request_id": accepted["request_id"], "input_bytes": len(body)}
 
 
-def scrape(stack: Stack) -> Samples:
-    response = stack.get(f"{stack.base_url}/metrics")
+def scrape(stack: Stack, url: str | None = None) -> Samples:
+    response = stack.get(url or f"{stack.base_url}/metrics")
     assert response.status == 200, response.data
     assert response.headers["Content-Type"].startswith("text/plain")
     return {
@@ -86,6 +87,15 @@ def test_metrics_count_what_the_workers_did(json_stack: Stack, finished: dict[st
     assert ("catalog_requests_in_progress", (("status", "processing"),)) in samples
 
 
+def test_a_worker_machine_serves_its_own_counts(json_stack: Stack, finished: dict[str, object]) -> None:
+    """What a worker on another machine would show: its counts, and no database gauges (no doubles)."""
+    samples = scrape(json_stack, f"http://127.0.0.1:{json_stack.env['WORKER_METRICS_PORT']}/metrics")
+    names = {name for name, _ in samples}
+    assert samples[("catalog_images_processed_total", ())] == 1
+    assert "catalog_image_processing_seconds_count" in names
+    assert not {"catalog_database_up", "catalog_images_queue_depth"} & names
+
+
 def json_lines(stack: Stack, name: str) -> list[dict[str, object]]:
     """Every line our logging wrote (gunicorn's access lines and Celery's banner are not ours)."""
     lines = stack.log_path(name).read_text(errors="replace").splitlines()
@@ -104,7 +114,11 @@ def test_json_logs_name_the_request_and_its_timing(json_stack: Stack, finished: 
     assert any(str(line["message"]).startswith("GET /api/status/ 200 in ") for line in calls), calls
     assert all(isinstance(line["duration_ms"], int) for line in calls)
 
-    images = [line for line in worker if line["logger"] == "catalog.metrics"]
+    images = [
+        line
+        for line in worker
+        if line["logger"] == "catalog.metrics" and str(line["message"]).startswith("image ")
+    ]
     assert {line["request_id"] for line in images} == {request_id}
     assert sorted(str(line["message"]).split(" in ")[0].split(" ", 2)[2] for line in images) == [
         "done",
