@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,15 @@ FETCH_ALLOWED_PRIVATE_NETWORKS = _networks("FETCH_ALLOWED_PRIVATE_NETWORKS")
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
 IMAGE_MAX_FRAMES = env_int("IMAGE_MAX_FRAMES", 200, minimum=1)
 IMAGE_MAX_ATTEMPTS = env_int("IMAGE_MAX_ATTEMPTS", 5, minimum=1)
+# What transparent pixels become in a JPEG output (which has no alpha): "#rrggbb".
+_background = env_str("IMAGE_BACKGROUND", "#ffffff")
+if not re.fullmatch(r"#[0-9a-fA-F]{6}", _background):
+    raise ImproperlyConfigured(f"IMAGE_BACKGROUND={_background!r} must be a colour like #ffffff")
+IMAGE_BACKGROUND = (
+    int(_background[1:3], 16),
+    int(_background[3:5], 16),
+    int(_background[5:7], 16),
+)
 IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 # Images per task: their downloads overlap in threads, and their rows are written in one transaction.
 IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 4, minimum=1, maximum=64)

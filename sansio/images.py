@@ -65,7 +65,7 @@ class TransformOptions:
     output_format: str = "original"
     max_pixels: int = 50_000_000
     max_frames: int = 200
-    background: tuple[int, int, int] = (255, 255, 255)
+    background: tuple[int, ...] = (255, 255, 255)  # RGB
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def _cmyk_to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
         return im.convert("RGB")  # an unreadable profile: fall back rather than fail the image
 
 
-def _flatten(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+def _flatten(im: Image.Image, background: tuple[int, ...]) -> Image.Image:
     if im.mode in ("RGBA", "LA"):
         base = Image.new("RGB", im.size, background)
         base.paste(im.convert("RGBA"), mask=im.getchannel("A"))

@@ -96,6 +96,7 @@ def test_production_settings_pass_the_deploy_check(tmp_path: Path) -> None:
         ("PORT", "eighty", "PORT='eighty' is not a whole number"),
         ("FETCH_ALLOWED_PRIVATE_NETWORKS", "10.0.0.0/33", "not a CIDR network"),
         ("REQUIRE_AUTH", "maybe", "REQUIRE_AUTH='maybe' is not a boolean"),
+        ("IMAGE_BACKGROUND", "white", "must be a colour like #ffffff"),
     ],
 )
 def test_bad_settings_fail_loudly(tmp_path: Path, variable: str, value: str, message: str) -> None:

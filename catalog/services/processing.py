@@ -92,6 +92,7 @@ def produce_output(claimed: ClaimedImage, fetcher: Fetcher) -> ImageOutput:
         output_format=request.output_format,
         max_pixels=settings.IMAGE_MAX_PIXELS,
         max_frames=settings.IMAGE_MAX_FRAMES,
+        background=settings.IMAGE_BACKGROUND,
     )
     try:
         result = transform(response.body, options)
