@@ -17,6 +17,7 @@ class Served:
     content_type: str = "application/octet-stream"
     status: int = 200
     delay: float = 0.0  # seconds before answering: a slow host, or a request long enough to watch
+    gate: threading.Event | None = None  # when given, answers wait until the test opens it
 
 
 @dataclass
@@ -34,9 +35,11 @@ class ImageServer:
         body: bytes,
         content_type: str = "application/octet-stream",
         status: int = 200,
+        *,
         delay: float = 0.0,
+        gate: threading.Event | None = None,
     ) -> str:
-        self.files["/" + path.lstrip("/")] = Served(body, content_type, status, delay)
+        self.files["/" + path.lstrip("/")] = Served(body, content_type, status, delay=delay, gate=gate)
         return self.url(path)
 
 
@@ -51,6 +54,8 @@ def serve_images() -> Iterator[ImageServer]:
             state.hits[self.path] += 1
             served = state.files.get(self.path, Served(b"not found", "text/plain", 404))
             time.sleep(served.delay)
+            if served.gate is not None:
+                served.gate.wait(timeout=60)
             self.send_response(served.status)
             self.send_header("Content-Type", served.content_type)
             self.send_header("Content-Length", str(len(served.body)))
