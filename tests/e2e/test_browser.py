@@ -48,6 +48,37 @@ def shot(page: sync_api.Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
+LOW_CONTRAST_JS = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.data.trim()).join("");
+    if (!text || !el.checkVisibility()) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) found.push(`${el.tagName} "${text.slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return found;
+}"""
+
+
+def low_contrast(page: sync_api.Page) -> list[str]:
+    """Text under WCAG AA's 4.5:1 against its background."""
+    found: list[str] = page.evaluate(LOW_CONTRAST_JS)
+    return found
+
+
 def catalogue_csv(server: ImageServer) -> tuple[bytes, int]:
     """Twelve photos served slowly (1 s each) so the bar is seen moving, and one image not there."""
     prefix = uuid.uuid4().hex
@@ -88,6 +119,7 @@ def test_a_bad_csv_is_refused_on_the_page_with_lines_and_columns(
     expect(rows.filter(has_text="Product Name")).to_contain_text("3")
     expect(rows.filter(has_text="Input Image Urls")).to_contain_text("3")
     assert page.evaluate("document.activeElement.id") == "errors", "focus moves to the problems"
+    assert low_contrast(page) == []
     shot(page, "02-refused.png")
 
 
@@ -138,6 +170,7 @@ def test_upload_watch_and_download(
         after.nth(n).scroll_into_view_if_needed()
         assert after.nth(n).evaluate("img => img.complete && img.naturalWidth > 0")
     shot(page, "04-done.png")
+    assert low_contrast(page) == []
 
     with page.expect_download() as downloading:
         download_link.click()
@@ -188,6 +221,11 @@ def test_keyboard_and_labels(embedded_stack: Stack, page: sync_api.Page) -> None
     )
     assert unlabelled == []
     assert page.evaluate("document.documentElement.lang") == "en"
+    assert low_contrast(page) == []
+    page.evaluate(
+        "document.querySelector('main').insertAdjacentHTML('beforeend', '<p style=\"color:#aaa\">pale</p>')"
+    )
+    assert [found.split(" ")[:2] for found in low_contrast(page)] == [["P", '"pale"']], "the check checks"
 
 
 def test_a_phone_sees_the_request_without_sideways_scrolling(
