@@ -11,7 +11,7 @@ import json
 from django.core.management.base import OutputWrapper
 
 from catalog.client import Problem, Status, _api_error
-from catalog.management.commands.submit import ProgressReport, clock, progress_line
+from catalog.progress import ProgressReport, clock, progress_line
 
 
 def status(done: int, failed: int = 0, images: int = 200, *, state: str = "processing") -> Status:
