@@ -35,6 +35,10 @@ def status_url(request: ProcessingRequest) -> str:
     return f"{request.base_url}/api/status/?request_id={request.request_id}"
 
 
+def result_url(request: ProcessingRequest) -> str | None:
+    return absolute_url(request.result_file, request.base_url) if request.result_file else None
+
+
 def progress(request: ProcessingRequest) -> dict[str, int]:
     """From the request's counters: a poll costs one row read, however many images there are."""
     settled = request.images_settled
@@ -85,7 +89,7 @@ def status_payload(request: ProcessingRequest) -> dict[str, Any]:
             "output_format": request.output_format,
             "webhook_url": request.webhook_url or None,
         },
-        "result_file": absolute_url(request.result_file, request.base_url) if request.result_file else None,
+        "result_file": result_url(request),
         "errors": errors,
         "errors_truncated": request.images_failed > len(errors),
         "status_url": status_url(request),

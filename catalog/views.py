@@ -22,6 +22,7 @@ from catalog.api import UploadOptionsSerializer, accept_csv, error_items
 from catalog.models import OutputFormat
 
 View = Callable[..., HttpResponse]
+FAILURES_SHOWN = 100  # on a request's page; the status API lists up to selectors.MAX_ERRORS_SHOWN
 
 
 def people_only(view: View) -> View:
@@ -111,11 +112,17 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     if found is None:
         raise Http404(f"no request with request_id {request_id}")
     products, page, pages = selectors.product_rows(found, _page_number(request))
-    payload = selectors.status_payload(found)
+    # Only what the page shows: it is fetched again on every change while the request runs.
+    status = {
+        "progress": selectors.progress(found),
+        "errors": selectors.image_errors(found, limit=FAILURES_SHOWN) if found.images_failed else [],
+        "result_file": selectors.result_url(found),
+    }
     context = {
         "nav": "requests",
         "req": found,
-        "status": payload,
+        "status": status,
+        "failures_shown": FAILURES_SHOWN,
         "totals": selectors.byte_totals(found),
         "products": products,
         "page": page,

@@ -44,8 +44,7 @@ class Channel(filesystem.Channel):
 
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         wanted = f"{queue}.msg"
-        taken_dir = os.path.join(self.data_folder_in, f".taken-{os.getpid()}")
-        os.makedirs(taken_dir, exist_ok=True)
+        taken_dir = self._taken_dir()
         for name in sorted(os.listdir(self.data_folder_in)):
             if name.partition(".")[2] != wanted:
                 continue
@@ -67,6 +66,15 @@ class Channel(filesystem.Channel):
                 logger.error("dropped an unreadable broker message %s (%d bytes)", name, len(payload))
                 continue
         raise Empty()
+
+    def _taken_dir(self) -> str:
+        """This process's folder for the messages it takes, made once rather than on every poll."""
+        pid = os.getpid()  # a forked child gets its own
+        if getattr(self, "_taken", (None, ""))[0] != pid:
+            folder = os.path.join(self.data_folder_in, f".taken-{pid}")
+            os.makedirs(folder, exist_ok=True)
+            self._taken = (pid, folder)
+        return self._taken[1]
 
 
 class Transport(filesystem.Transport):
