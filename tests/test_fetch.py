@@ -157,6 +157,12 @@ def head_then(origin: Origin, conn: socket.socket, header: bytes, body: bytes, e
     return False
 
 
+def cut_short(origin: Origin, conn: socket.socket) -> bool:
+    """Announces 1000 bytes, sends 400 and hangs up: a connection that broke mid-body."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n" + b"z" * 400)
+    return False
+
+
 def endless_chunks(origin: Origin, conn: socket.socket) -> bool:
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n")
     chunk = b"%x\r\n%s\r\n" % (16384, b"x" * 16384)
@@ -203,6 +209,7 @@ ROUTES: dict[str, Route] = {
     "/chunked-forever": lambda o, c, r: endless_chunks(o, c),
     "/until-close": lambda o, c, r: until_close(o, c),
     "/gzip-bomb": lambda o, c, r: respond(c, 200, GZIP_BOMB, "image/png", {"Content-Encoding": "gzip"}),
+    "/cut-short": lambda o, c, r: cut_short(o, c),
     "/drip-body": lambda o, c, r: head_then(o, c, b"Content-Length: 1000", b"z" * 1000, 0.25),
     "/drip-headers": lambda o, c, r: drip(o, c, b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000, 0.25),
     "/drip-chunks": lambda o, c, r: head_then(o, c, b"Transfer-Encoding: chunked", b"1\r\nz\r\n" * 200, 0.1),
@@ -702,6 +709,12 @@ HOSTILE: list[Hostile] = [
         "download from 127.0.0.1 took longer than 2 s",
         retryable=True,
         limits={"read_timeout": 1.0, "total_timeout": 2.0},
+    ),
+    Hostile(
+        "body shorter than its Content-Length (connection closed mid-body)",
+        ORIGIN + "/cut-short",
+        "connection to 127.0.0.1 broke after 400 bytes of 1000 bytes",
+        retryable=True,
     ),
     Hostile(
         "headers dripping a byte every 0.25 s",
