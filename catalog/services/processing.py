@@ -166,25 +166,40 @@ def _holding(claimed: ClaimedImage) -> QuerySet[ProductImage]:
 
 @dataclass
 class _Settlement:
-    """What one batch settled, so counters and products are written once per batch."""
+    """What one batch settled, so duplicates, counters and products are written once per batch."""
 
     now: datetime
     counts: Counter[tuple[int, str]] = field(default_factory=Counter)
     products: set[int] = field(default_factory=set)
+    settled: dict[int, tuple[ProductImage, dict[str, Any], str]] = field(default_factory=dict)
 
     def settle(self, claimed: ClaimedImage, fields: dict[str, Any], counter: str) -> None:
         fields = {**fields, "lease_expires_at": None, "finished_at": self.now}
         if not _holding(claimed).update(**fields):
             return
         image = claimed.image
-        duplicates = ProductImage.objects.filter(duplicate_of_id=image.pk, status=ImageStatus.QUEUED)
-        self.products.update(duplicates.values_list("product_id", flat=True))
-        self.counts[(image.request_id, counter)] += 1 + duplicates.update(**fields)
+        self.settled[image.pk] = (image, fields, counter)
+        self.counts[(image.request_id, counter)] += 1
         self.products.add(image.product_id)
         if fields["status"] == ImageStatus.FAILED:
             logger.warning("image %s failed: %s", image.input_url, fields["error"])
 
+    def settle_duplicates(self) -> None:
+        """Later copies of a settled URL in its request take its outcome: one query finds them all."""
+        if not self.settled:
+            return
+        waiting = ProductImage.objects.filter(duplicate_of_id__in=self.settled, status=ImageStatus.QUEUED)
+        originals: set[int] = set()
+        for original_pk, product_pk in waiting.values_list("duplicate_of_id", "product_id"):
+            originals.add(original_pk)
+            self.products.add(product_pk)
+        for original_pk in originals:
+            image, fields, counter = self.settled[original_pk]
+            copies = ProductImage.objects.filter(duplicate_of_id=original_pk, status=ImageStatus.QUEUED)
+            self.counts[(image.request_id, counter)] += copies.update(**fields)
+
     def write_counters(self) -> None:
+        self.settle_duplicates()
         for (request_pk, counter), n in self.counts.items():
             increment = {counter: F(counter) + n}
             ProcessingRequest.objects.filter(pk=request_pk).update(last_progress_at=self.now, **increment)
