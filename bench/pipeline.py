@@ -8,7 +8,11 @@ in one run on the same files, and reported as ratios: these machines are noisy.
 - plain loop with I/O: the same, but each process downloads from the local server and writes a file:
   the work the service must do, without its queue, database and bookkeeping.
 - naive loop: what a single task that walks the CSV does: download, open, resize, save, one by one.
-- service: the real thing (gunicorn, Celery workers on every core, SQLite, files), a CSV through the API.
+- service: the real thing (gunicorn, Celery workers on every core, SQLite, files), a CSV through the API,
+  polled for completion every 50 ms.
+
+Images come from a local HTTP/1.1 host on the same cores (bench/imagehost.py), so its CPU counts
+against everything but the plain loop.
 """
 
 from __future__ import annotations
@@ -157,7 +161,7 @@ def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]
         code, accepted = stack.upload(body)
         upload_seconds = time.perf_counter() - started
         assert code == 202, accepted
-        status = stack.wait_complete(accepted["request_id"], timeout=600)
+        status = stack.wait_complete(accepted["request_id"], timeout=600, poll=0.05)
         elapsed = time.perf_counter() - started
         assert status["progress"]["done"] == len(urls), status["errors"][:3]
         return {
@@ -216,17 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         for n, data in enumerate(images):
             (served / f"{n}.jpg").write_bytes(data)
         port = free_port()
-        server = subprocess.Popen(  # the standard library's server, on loopback
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(served),
-            ],
+        server = subprocess.Popen(  # on loopback, keeping connections alive (see bench/imagehost.py)
+            [sys.executable, "-m", "bench.imagehost", str(port), str(served)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -719,5 +719,5 @@ def fetcher_from_settings() -> Fetcher:
         max_redirects=settings.FETCH_MAX_REDIRECTS,
     )
     # Enough pooled connections per host for a batch's threads, so none is opened only to be dropped.
-    pool_size = max(8, int(getattr(settings, "IMAGE_THREADS", 8)))
+    pool_size = max(8, int(getattr(settings, "IMAGE_DOWNLOADS", 8)))
     return Fetcher(limits, tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS), pool_size=pool_size)

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -38,7 +38,6 @@ from catalog.models import ImageStatus, ProcessingRequest, ProductImage, Request
 from sansio.images import ImageRejected
 
 if TYPE_CHECKING:
-    from catalog.fetch import Fetcher
     from catalog.services.processing import ClaimedImage, ImageOutput
 
 logger = logging.getLogger(__name__)
@@ -123,17 +122,19 @@ def _raised_in(exc: BaseException, filename: str) -> bool:
 
 # --- Hooks where the counted things happen ----------------------------------------------------------
 
-Produce = Callable[["ClaimedImage", "Fetcher"], "ImageOutput"]
+P = ParamSpec("P")
 
 
-def observe_image(produce: Produce) -> Produce:
+def observe_image(
+    produce: Callable[Concatenate[ClaimedImage, P], ImageOutput],
+) -> Callable[Concatenate[ClaimedImage, P], ImageOutput]:
     """Counts, times and logs each attempt at an image (the log line carries the request id)."""
 
     @functools.wraps(produce)
-    def observed(claimed: ClaimedImage, fetcher: Fetcher) -> ImageOutput:
+    def observed(claimed: ClaimedImage, /, *args: P.args, **kwargs: P.kwargs) -> ImageOutput:
         started = time.perf_counter()
         try:
-            output = produce(claimed, fetcher)
+            output = produce(claimed, *args, **kwargs)
         except Exception as exc:
             reason = failure_reason(exc)
             retryable = getattr(exc, "retryable", True)  # tasks.py retries what it did not expect

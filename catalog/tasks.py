@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -32,7 +33,13 @@ def _fetcher() -> Fetcher:
 @cache
 def _threads() -> ThreadPoolExecutor:
     """Per worker process: a batch's downloads overlap, and Pillow releases the GIL while it works."""
-    return ThreadPoolExecutor(max_workers=settings.IMAGE_BATCH_SIZE, thread_name_prefix="image")
+    return ThreadPoolExecutor(max_workers=settings.IMAGE_DOWNLOADS, thread_name_prefix="image")
+
+
+@cache
+def _transform_slots() -> threading.BoundedSemaphore:
+    """Per worker process: how many of its threads may decode and encode at once."""
+    return threading.BoundedSemaphore(settings.IMAGE_TRANSFORMS)
 
 
 def _backoff_seconds(attempt: int) -> float:
@@ -70,7 +77,7 @@ Outcome = services.ImageOutput | services.ImageFailed
 
 def _produce(claimed: services.ClaimedImage) -> Outcome:
     try:
-        return services.produce_output(claimed, _fetcher())
+        return services.produce_output(claimed, _fetcher(), _transform_slots())
     except services.ImageFailed as exc:
         return exc
     except Exception:

@@ -97,6 +97,7 @@ def test_production_settings_pass_the_deploy_check(tmp_path: Path) -> None:
         ("FETCH_ALLOWED_PRIVATE_NETWORKS", "10.0.0.0/33", "not a CIDR network"),
         ("REQUIRE_AUTH", "maybe", "REQUIRE_AUTH='maybe' is not a boolean"),
         ("IMAGE_BACKGROUND", "white", "must be a colour like #ffffff"),
+        ("IMAGE_BATCH_SIZE", "200", "can take 750 s of downloads (FETCH_TOTAL_TIMEOUT=30 each)"),
     ],
 )
 def test_bad_settings_fail_loudly(tmp_path: Path, variable: str, value: str, message: str) -> None:

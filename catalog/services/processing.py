@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,10 +76,14 @@ class ImageOutput:
 
 
 @metrics.observe_image
-def produce_output(claimed: ClaimedImage, fetcher: Fetcher) -> ImageOutput:
+def produce_output(
+    claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object] | None = None
+) -> ImageOutput:
     """Download, transform and store one image under its fixed name. Raises ImageFailed.
 
-    Touches no database, so a batch can run many of these in threads.
+    Touches no database, so a batch can run many of these in threads. ``transform_slots`` (a
+    semaphore) bounds how many decode and encode at once: downloads and uploads wait on the network,
+    transforms on the cores, and more transforms than cores only thrash the caches.
     """
     image, request = claimed.image, claimed.image.request
     try:
@@ -95,7 +100,8 @@ def produce_output(claimed: ClaimedImage, fetcher: Fetcher) -> ImageOutput:
         background=settings.IMAGE_BACKGROUND,
     )
     try:
-        result = transform(response.body, options)
+        with transform_slots or nullcontext():
+            result = transform(response.body, options)
     except ImageRejected as exc:
         raise ImageFailed(str(exc), retryable=False) from exc
     name = output_image_name(

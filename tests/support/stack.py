@@ -148,7 +148,7 @@ class Stack:
         assert resp.status == 200, resp.data
         return dict(json.loads(resp.data))
 
-    def wait_complete(self, request_id: str, timeout: float = 120) -> dict[str, Any]:
+    def wait_complete(self, request_id: str, timeout: float = 120, poll: float = 0.25) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         seen: list[int] = []
         while time.monotonic() < deadline:
@@ -157,7 +157,7 @@ class Stack:
             if status["completed"]:
                 status["_percent_seen"] = seen
                 return status
-            time.sleep(0.25)
+            time.sleep(poll)
         raise AssertionError(f"request {request_id} not complete after {timeout}s: {status}\n{self.logs()}")
 
     def get(self, url: str) -> urllib3.BaseHTTPResponse:
