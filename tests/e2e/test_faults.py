@@ -16,6 +16,7 @@ from contextlib import ExitStack
 import boto3
 import psycopg
 import pytest
+from django.conf import settings
 from PIL import Image
 
 from tests.e2e.conftest import start_stack
@@ -108,7 +109,7 @@ def test_a_worker_killed_mid_request_loses_nothing(
     keys = output_keys(env, request_id)
     assert len(keys) == len(set(keys)) == 500, "one output per image, no duplicates"
     fetched_twice = sum(image_server.hits[u.split(str(image_server.port), 1)[1]] - 1 for u in urls)
-    in_flight_limit = 2 * 4  # worker2: 2 processes x 4 images a batch
+    in_flight_limit = 2 * settings.IMAGE_BATCH_SIZE  # worker2: 2 processes, a batch each
     with capsys.disabled():
         print(
             f"\n[kill -9] 500 images: 0 lost, 0 counted twice, {fetched_twice} fetched again after the kill"
