@@ -147,11 +147,14 @@ def _descendants(pid: int) -> list[int]:
 
 def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]:
     settings = {
-        k: v for k, v in os.environ.items() if k.startswith(("BENCH_", "IMAGE_", "CELERY_", "BROKER_"))
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("BENCH_", "IMAGE_", "CELERY_", "BROKER_", "LOG_", "MALLOC_", "GLIBC_"))
     }
-    stack = Stack(
-        root, {"FETCH_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32", "LOG_LEVEL": "WARNING", **settings}
-    )
+    # As deployed (log lines at INFO, one per download and per image), but for the reconciler's
+    # period, which the test harness shortens.
+    deployed = {"RECONCILE_INTERVAL_SECONDS": "30", "LOG_LEVEL": "INFO"}
+    stack = Stack(root, {"FETCH_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32", **deployed, **settings})
     stack.migrate()
     stack.start_worker("bench", concurrency=cores)
     stack.start_web()
@@ -175,7 +178,7 @@ def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]
 
 def measure_big_upload(root: Path, rows: int, url: str) -> dict[str, float]:
     """Upload latency, status latency and web memory for a large CSV (no worker: accepting only)."""
-    stack = Stack(root, {"LOG_LEVEL": "WARNING"})
+    stack = Stack(root, {"LOG_LEVEL": "INFO"})
     stack.migrate()
     stack.start_web()
     try:
