@@ -87,9 +87,11 @@ class Stack:
         self._spawn("web", args)
         self.wait_healthy()
 
-    def start_worker(self, name: str = "worker", *, concurrency: int = 2, beat: bool = True) -> None:
+    def start_worker(self, name: str = "worker", *, concurrency: int | None = 2, beat: bool = True) -> None:
+        """``concurrency=None``: the worker's own default (CELERY_WORKER_CONCURRENCY)."""
         args = [sys.executable, "-m", "celery", "--app=config", "worker", f"--hostname={name}@%h"]
-        args += [f"--concurrency={concurrency}", "--queues=images,control", "--loglevel=INFO"]
+        args += [f"--concurrency={concurrency}"] if concurrency is not None else []
+        args += ["--queues=images,control", "--loglevel=INFO"]
         args += ["--without-gossip", "--without-mingle"]
         if beat:
             args += ["--beat", f"--schedule={self.root / 'beat-schedule'}"]

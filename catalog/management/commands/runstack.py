@@ -19,7 +19,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="worker processes")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=settings.CELERY_WORKER_CONCURRENCY,
+            help="worker processes (default: one per core, plus one)",
+        )
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
 
     def handle(self, *args: Any, **options: Any) -> None:
