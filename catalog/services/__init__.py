@@ -7,6 +7,7 @@ fresh claim token, and only the holder of that token may settle it.
 
 from catalog.services.completion import finalize_request
 from catalog.services.intake import (
+    ENQUEUE_BATCH,
     CatalogueRejected,
     RequestOptions,
     create_request,
@@ -26,6 +27,7 @@ from catalog.services.processing import (
 from catalog.services.recovery import ReconcileReport, reconcile
 
 __all__ = [
+    "ENQUEUE_BATCH",
     "CatalogueRejected",
     "ClaimedImage",
     "ImageFailed",

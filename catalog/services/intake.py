@@ -23,7 +23,7 @@ from sansio.csvfile import CatalogueReader, CatalogueRow, CsvLimits, CsvProblem
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH = 1000
-ENQUEUE_BATCH = 500
+ENQUEUE_BATCH = 512  # images marked queued by one UPDATE before their tasks are sent
 
 
 @dataclass(frozen=True)
