@@ -170,7 +170,7 @@ def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]
         code, accepted = stack.upload(body)
         upload_seconds = time.perf_counter() - started
         assert code == 202, accepted
-        status = stack.wait_complete(accepted["request_id"], timeout=600, poll=0.05)
+        status = stack.wait_complete(accepted["request_id"], timeout=600, poll=0.1)
         elapsed = time.perf_counter() - started
         assert status["progress"]["done"] == len(urls), status["errors"][:3]
         return {
