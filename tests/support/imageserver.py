@@ -66,6 +66,8 @@ def serve_images() -> Iterator[ImageServer]:
             pass
 
     class Server(ThreadingHTTPServer):
+        request_queue_size = 511  # socketserver's 5 drops the SYNs of a worker's pool opening at once
+
         def handle_error(self, request: object, client_address: object) -> None:
             pass  # a client hanging up mid-answer (a browser leaving a page) is not news
 
