@@ -70,6 +70,7 @@ def rate(count: int, seconds: float) -> float:
 
 
 def measure_plain(images: list[bytes], processes: int) -> float:
+    os.sync()  # the previous phase's files are written back before this one is timed
     with Pool(processes) as pool:
         pool.map(plain_transform, images[:processes])  # warm the workers
         started = time.perf_counter()
@@ -101,6 +102,7 @@ def _fetch_transform_save(job: tuple[str, str]) -> int:
 
 
 def measure_plain_with_io(urls: list[str], out_dir: Path, processes: int) -> float:
+    os.sync()  # the previous phase's files are written back before this one is timed
     jobs = [(url, str(out_dir / f"{n}.jpg")) for n, url in enumerate(urls)]
     with Pool(processes) as pool:
         pool.map(_fetch_transform_save, jobs[:processes])  # warm the workers
@@ -110,6 +112,7 @@ def measure_plain_with_io(urls: list[str], out_dir: Path, processes: int) -> flo
 
 
 def measure_naive(urls: list[str], out_dir: Path) -> float:
+    os.sync()  # the previous phase's files are written back before this one is timed
     http = urllib3.PoolManager()
     started = time.perf_counter()
     for n, url in enumerate(urls):
@@ -152,6 +155,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]:
+    os.sync()  # the previous phase's files are written back before this one is timed
     settings = {
         k: v
         for k, v in os.environ.items()
@@ -184,6 +188,7 @@ def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]
 
 def measure_big_upload(root: Path, rows: int, url: str) -> dict[str, float]:
     """Upload latency, status latency and web memory for a large CSV (no worker: accepting only)."""
+    os.sync()  # the previous phase's files are written back before this one is timed
     stack = Stack(root, {"LOG_LEVEL": "INFO"})
     stack.migrate()
     stack.start_web()
@@ -244,8 +249,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  plain Pillow loop, {processes} processes: {plain:8.1f} img/s  ({tried})")
             naive_out = root / "naive"
             naive_out.mkdir()
-            # Before the loops that write 1,000 files: their writeback stalled a short naive run (27
-            # against 38 img/s). 100 images or more, so one hiccup cannot halve it.
+            # 100 images or more, so one hiccup cannot halve it.
             naive = measure_naive(urls[: max(cores * 50, 100)], naive_out)
             print(f"  naive one-task loop:             {naive:8.1f} img/s")
             plain_out = root / "plain"
