@@ -19,6 +19,9 @@ from typing import Any
 
 class Handler(SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as nginx sets on kept-alive connections: with Nagle, a body's last partial segment
+    # could wait for the client's delayed ACK, which a one-at-a-time loop pays on every image.
+    disable_nagle_algorithm = True
 
     def copyfile(self, source: Any, outputfile: Any) -> None:  # the headers went out unbuffered
         self.connection.sendfile(source)  # `source` is the open file send_head() found

@@ -49,6 +49,7 @@ def serve_images() -> Iterator[ImageServer]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no delayed-ACK wait
 
         def do_GET(self) -> None:
             state.hits[self.path] += 1
