@@ -10,7 +10,7 @@ in one run on the same files, and reported as ratios: these machines are noisy.
   the work the service must do, without its queue, database and bookkeeping.
 - naive loop: what a single task that walks the CSV does: download, open, resize, save, one by one.
 - service: the real thing (gunicorn, a Celery worker with its default pool of a process per core plus
-  one, SQLite, files), a CSV through the API, polled for completion every 50 ms.
+  one, SQLite, files), a CSV through the API, polled for completion every 100 ms.
 
 Images come from a local HTTP/1.1 host on the same cores (bench/imagehost.py), so its CPU counts
 against everything but the plain loop.
