@@ -239,7 +239,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
-        "polling_interval": env_float("BROKER_POLLING_INTERVAL", 0.1),
+        # An idle consumer looks for new files this often: every hop of a request (dispatch, its
+        # batches, finalize) can wait that long. 0.05 s: an 8-image request completes in a median
+        # 153 ms against 304 ms at 0.1 s, for an idle worker's CPU of 0.50% of a core against 0.35%.
+        "polling_interval": env_float("BROKER_POLLING_INTERVAL", 0.05),
     }
     for _folder in ("queue", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
