@@ -249,6 +249,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Unacked tasks come back after this long: longer than any task may run (hard limit below).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if CELERY_BROKER_URL.startswith("redis://"):  # rediss:// keeps kombu's own, which sets up TLS
+        CELERY_BROKER_TRANSPORT = "config.broker:RedisTransport"  # survives a lost connection (see there)
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a killed worker's task comes back
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Each process keeps a few small batches in hand, so it never waits on a broker poll between two

@@ -10,9 +10,12 @@ from queue import Empty
 from typing import Any
 
 import pytest
-from kombu import Connection
+from kombu import Connection, Message
+
+from tests.support.backends import redis_broker
 
 PRODUCERS, CONSUMERS, EACH = 3, 3, 400
+REDIS_TRANSPORT = "config.broker:RedisTransport"
 
 
 def channel(folder: Path) -> Any:
@@ -69,3 +72,23 @@ def test_an_unreadable_message_is_dropped_and_reading_goes_on(
     assert "dropped an unreadable broker message 1_broken.images.msg" in caplog.text
     with pytest.raises(Empty):
         inbox._get("images")
+
+
+def test_redis_channel_closed_after_its_connection_was_lost_does_not_stop_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """kombu 5.7 raised AttributeError here ("Unrecoverable error" in the broker-restart test): closing
+    a channel whose transport was already detached tried to put its unacknowledged messages back."""
+    with redis_broker(db=8) as url:  # the real server, started if it is down
+        connection = Connection(url, transport=REDIS_TRANSPORT)
+        chan: Any = connection.channel()  # the Redis channel (kombu types it as the abstract one)
+        chan.queue_declare("q")
+        chan.basic_publish(chan.prepare_message("body"), "", "q")
+        message: Message | None = chan.basic_get("q", no_ack=False)
+        assert message is not None, "the message was not received"
+        assert len(chan.qos._delivered) == 1
+        chan.connection.client = None  # what a lost connection leaves behind
+        with caplog.at_level(logging.WARNING, logger="config.broker"):
+            chan.close()
+        assert "1 unacknowledged messages left to Redis" in caplog.text
+        connection.release()
