@@ -1,5 +1,6 @@
 """The embedded broker on real files: under concurrent writers and readers every message arrives
-whole and exactly once, and a broken file never stops a consumer."""
+whole and exactly once, and a broken file never stops a consumer. The Redis transport, on the real
+server: a channel closed after its connection was lost does not stop the worker."""
 
 from __future__ import annotations
 
