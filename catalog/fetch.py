@@ -620,24 +620,17 @@ class Fetcher:
             raise FetchError(
                 f"download from {target.host} exceeded {_size(limit)} limit ({_size(declared)} announced)"
             )
-        identity = resp.headers.get("Content-Encoding", "identity").strip().lower() in ("", "identity")
-        chunks: list[bytes] = []
-        total = 0
+        # A body of known length, not encoded, is read in one call (the receive loop runs in C); its
+        # length was checked against the cap above. Any other body is counted as it comes.
+        announced = (
+            declared if resp.headers.get("Content-Encoding", "").strip().lower() in ("", "identity") else None
+        )
         try:
-            if declared and identity:
-                return self._read_announced(resp, declared, target, deadline)
-            while True:
-                remaining = deadline.remaining()
-                if remaining <= 0:
-                    raise _too_slow(target, deadline)
-                deadline.set_timeout(min(self.limits.read_timeout, remaining))
-                chunk = resp.read1(_CHUNK)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > limit:
-                    raise FetchError(f"download from {target.host} exceeded {_size(limit)} limit")
-                chunks.append(chunk)
+            if announced:
+                self._arm(target, deadline)
+                data = resp.read(announced, decode_content=False)
+            else:
+                data = self._read_counted(resp, target, deadline)
         except HTTPError as exc:
             raise self._translate(exc, target, deadline) from None
         except OSError as exc:  # a socket error http.client did not wrap
@@ -646,29 +639,32 @@ class Fetcher:
             raise FetchError(f"connection to {target.host} broke: {exc}", retryable=True) from None
         if deadline.expired:  # the watchdog's shutdown can look like a clean end of a body
             raise _too_slow(target, deadline)
-        return b"".join(chunks)
+        if announced and len(data) != announced:
+            raise FetchError(
+                f"connection to {target.host} broke after {_size(len(data))} of {_size(announced)}",
+                retryable=True,
+            )
+        return data
 
-    def _read_announced(
-        self, resp: BaseHTTPResponse, length: int, target: _Target, deadline: _Deadline
-    ) -> bytes:
-        """A body of known length, not encoded: one read, looping over receives in C.
+    def _read_counted(self, resp: BaseHTTPResponse, target: _Target, deadline: _Deadline) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            self._arm(target, deadline)
+            chunk = resp.read1(_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if total > self.limits.max_bytes:
+                raise FetchError(f"download from {target.host} exceeded {_size(self.limits.max_bytes)} limit")
+            chunks.append(chunk)
 
-        Each receive still has the read timeout, and the watchdog still cuts at the total deadline;
-        the length was checked against the cap before. Short means the connection broke.
-        """
+    def _arm(self, target: _Target, deadline: _Deadline) -> None:
+        """Before a receive: too slow once the deadline passed, else a timeout of min(read, time left)."""
         remaining = deadline.remaining()
         if remaining <= 0:
             raise _too_slow(target, deadline)
         deadline.set_timeout(min(self.limits.read_timeout, remaining))
-        data = resp.read(length, decode_content=False)
-        if deadline.expired:  # the watchdog's shutdown can look like a clean end of a body
-            raise _too_slow(target, deadline)
-        if len(data) != length:
-            raise FetchError(
-                f"connection to {target.host} broke after {_size(len(data))} of {_size(length)}",
-                retryable=True,
-            )
-        return data
 
     def _translate(self, exc: HTTPError, target: _Target, deadline: _Deadline) -> FetchError:
         host = target.host
