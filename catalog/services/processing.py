@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,7 +77,7 @@ class ImageOutput:
 
 @metrics.observe_image
 def produce_output(
-    claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object] | None = None
+    claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object]
 ) -> ImageOutput:
     """Download, transform and store one image under its fixed name. Raises ImageFailed.
 
@@ -100,7 +100,7 @@ def produce_output(
         background=settings.IMAGE_BACKGROUND,
     )
     try:
-        with transform_slots or nullcontext():
+        with transform_slots:
             result = transform(response.body, options)
     except ImageRejected as exc:
         raise ImageFailed(str(exc), retryable=False) from exc
