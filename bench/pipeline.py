@@ -154,7 +154,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def measure_service(root: Path, urls: list[str], cores: int) -> dict[str, float]:
+def measure_service(root: Path, urls: list[str]) -> dict[str, float]:
     os.sync()  # the previous phase's files are written back before this one is timed
     settings = {
         k: v
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
             plain_out.mkdir()
             plain_io = measure_plain_with_io(urls, plain_out, processes)
             print(f"  same, downloading and saving:    {plain_io:8.1f} img/s")
-            service = measure_service(root / "service", urls, cores)
+            service = measure_service(root / "service", urls)
             print(f"  service end to end:              {service['rate']:8.1f} img/s")
             print(f"  ratio service / plain loop:      {service['rate'] / plain:8.2f}   (target >= 0.85)")
             print(f"  ratio service / naive loop:      {service['rate'] / naive:8.2f}   (target >= 3)")
