@@ -1,5 +1,6 @@
-"""kombu's filesystem transport (the embedded broker), with messages that appear whole, once; and
-kombu's Redis transport, surviving a lost connection (``RedisTransport``, at the end).
+"""kombu's filesystem transport (the embedded broker), with messages that appear whole, once, and
+consumers woken by a doorbell rather than a sleep (config/doorbell.py); and kombu's Redis transport,
+surviving a lost connection (``RedisTransport``, at the end).
 
 kombu writes a message by creating its file and then writing into it, and takes one by moving it to
 the system's temporary folder and reading it there. A consumer that polls between the create and
@@ -20,12 +21,15 @@ import os
 import uuid
 from queue import Empty
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, redis
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
+from kombu.utils.scheduling import FairCycle
+
+from config import doorbell
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,12 @@ class Channel(filesystem.Channel):
             os.replace(partial, final)
         except OSError as exc:
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+        if folder := self.transport_options.get("doorbell_folder"):
+            doorbell.ring(folder)
+
+    def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
+        super().basic_ack(delivery_tag, multiple)
+        cast("Transport", self.connection).wake()  # a prefetch slot is free: the next message may come
 
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         wanted = f"{queue}.msg"
@@ -80,6 +90,39 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        folder = client.transport_options.get("doorbell_folder")
+        self._doorbell = doorbell.Doorbell(folder) if folder else None
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:  # type: ignore[override]
+        """kombu's loop (as its virtual Transport's), waiting on the doorbell where kombu sleeps."""
+        if self._doorbell is None:
+            return super().drain_events(connection, timeout)
+        started = monotonic()
+        interval = self.polling_interval or 0.0
+        if timeout and interval > timeout:
+            interval = timeout
+        cycle = cast(FairCycle, self.cycle)  # made by kombu's __init__
+        self._doorbell.listen()  # before the first look, so a put just after it still rings
+        while True:
+            try:
+                cycle.get(self._deliver, timeout=timeout)
+                return None
+            except Empty:
+                if timeout is not None and monotonic() - started >= timeout:
+                    raise TimeoutError() from None
+                self._doorbell.wait(interval)
+
+    def wake(self) -> None:
+        if self._doorbell is not None:
+            self._doorbell.wake()
+
+    def close_connection(self, connection: Any) -> None:
+        super().close_connection(connection)
+        if self._doorbell is not None:
+            self._doorbell.close()
 
 
 class _RedisQoS(redis.QoS):

@@ -1,18 +1,21 @@
 """The embedded broker on real files: under concurrent writers and readers every message arrives
-whole and exactly once, and a broken file never stops a consumer. The Redis transport, on the real
-server: a channel closed after its connection was lost does not stop the worker."""
+whole and exactly once, a broken file never stops a consumer, and a waiting consumer is woken by a put
+or an ack rather than its polling interval. The Redis transport, on the real server: a channel closed
+after its connection was lost does not stop the worker."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
 import pytest
-from kombu import Connection, Message
+from kombu import Connection, Consumer, Message, Queue
 
+from config import doorbell
 from tests.support.backends import redis_broker
 
 PRODUCERS, CONSUMERS, EACH = 3, 3, 400
@@ -75,6 +78,71 @@ def test_an_unreadable_message_is_dropped_and_reading_goes_on(
     assert "dropped an unreadable broker message 0_broken.images.msg" in caplog.text
     with pytest.raises(Empty):
         inbox._get("images")
+
+
+def connect(folder: Path) -> Connection:
+    """A connection whose consumers would sleep an hour between looks, if no doorbell woke them."""
+    options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "doorbell_folder": str(folder / "doorbells"),
+        "store_processed": False,
+        "polling_interval": 3600,
+    }
+    (folder / "queue").mkdir(exist_ok=True)
+    return Connection("filesystem://", transport="config.broker:Transport", transport_options=options)
+
+
+def when_waiting(folder: Path, then: Any) -> threading.Thread:
+    """Call ``then`` from another thread once a consumer has made its doorbell (it is waiting)."""
+
+    def run() -> None:
+        while not list((folder / "doorbells").glob("*.fifo")):
+            threading.Event().wait(0.01)
+        then()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_waiting_consumer_is_woken_by_a_put_from_another_connection(tmp_path: Path) -> None:
+    with connect(tmp_path) as consumer_side, connect(tmp_path) as producer_side:
+        inbox = consumer_side.SimpleQueue("images")
+        thread = when_waiting(tmp_path, lambda: producer_side.SimpleQueue("images").put({"n": 1}))
+        message = inbox.get(block=True, timeout=30)  # an hour's polling interval: only a ring is this fast
+        thread.join()
+        assert message.payload == {"n": 1}
+
+
+def test_an_ack_wakes_the_consumer_for_its_next_message(tmp_path: Path) -> None:
+    with connect(tmp_path) as connection:
+        producer = connection.Producer()
+        for n in (1, 2):
+            producer.publish({"n": n}, routing_key="images", declare=[Queue("images")])
+        received: list[Message] = []
+        with Consumer(connection, [Queue("images")], callbacks=[lambda _, m: received.append(m)]) as c:
+            c.qos(prefetch_count=1)
+            connection.drain_events(timeout=30)
+            assert len(received) == 1
+            # One message in hand fills the prefetch: the next waits for its ack, which frees the slot.
+            thread = when_waiting(tmp_path, received[0].ack)
+            connection.drain_events(timeout=30)
+            thread.join()
+        assert sorted(m.payload["n"] for m in received) == [1, 2]
+
+
+def test_a_ring_removes_the_doorbells_of_consumers_that_are_gone(tmp_path: Path) -> None:
+    folder = str(tmp_path)
+    live = doorbell.Doorbell(folder)
+    assert live.wait(0) is False, "not rung yet"
+    os.mkfifo(tmp_path / "1-gone.fifo")  # what a killed consumer leaves: a pipe nobody reads
+    doorbell.ring(folder)
+    assert live.wait(30) is True
+    assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(live._path)]
+    live.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_redis_channel_closed_after_its_connection_was_lost_does_not_stop_the_worker(
