@@ -97,6 +97,17 @@ class Stack:
             args += ["--beat", f"--schedule={self.root / 'beat-schedule'}"]
         self._spawn(name, args)
 
+    def wait_worker_ready(self, name: str, timeout: float = 60) -> None:
+        """Until the worker says it consumes (Celery logs "<hostname> ready.")."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log_path(name).read_text(errors="replace"):
+                return
+            if self.processes[name].poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"worker {name} not ready after {timeout}s\n{self.logs()}")
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group: a worker's pool children die with it."""
         proc = self.processes[name]
