@@ -84,6 +84,22 @@ def test_a_stale_claim_cannot_settle_after_a_lease_expiry(
     assert counters(request_pk) == (1, 0)
 
 
+def test_a_batch_settles_the_claims_it_still_holds_and_only_those(
+    request_pk: int, django_capture_on_commit_callbacks
+) -> None:
+    ids = image_ids(request_pk)
+    batch = services.claim_images(ids)
+    ProductImage.objects.filter(pk=ids[1]).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = claim_one(ids[1])  # another worker took the middle one over
+    with django_capture_on_commit_callbacks(execute=False):
+        services.settle([(claimed, output(f"{claimed.image.pk}.jpg")) for claimed in batch], [], [])
+    assert counters(request_pk) == (2, 0)
+    images = ProductImage.objects.in_bulk(ids)
+    assert [images[pk].status for pk in ids] == [ImageStatus.DONE, ImageStatus.RUNNING, ImageStatus.DONE]
+    assert (images[ids[1]].claim_token, images[ids[1]].output_file) == (fresh.token, "")
+    assert images[ids[2]].output_file == f"{ids[2]}.jpg"
+
+
 def test_retries_stop_at_the_attempts_cap(
     request_pk: int, settings, django_capture_on_commit_callbacks
 ) -> None:

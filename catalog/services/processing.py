@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -145,20 +145,23 @@ def settle(
     request's counters move by one UPDATE.
     """
     batch = _Settlement(timezone.now())
+    outcomes = [(claimed, _output_fields(output), "images_done") for claimed, output in done]
+    outcomes += [
+        (claimed, {"status": ImageStatus.FAILED, "error": message[:2000]}, "images_failed")
+        for claimed, message in failed
+    ]
     released: list[ClaimedImage] = []
     with transaction.atomic():
-        for claimed, output in done:
-            batch.settle(claimed, _output_fields(output), "images_done")
-        for claimed, message in failed:
-            batch.settle(claimed, {"status": ImageStatus.FAILED, "error": message[:2000]}, "images_failed")
         for claimed, message in retry:
             if claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
                 error = f"{message} (gave up after {claimed.attempt} attempts)"
-                batch.settle(claimed, {"status": ImageStatus.FAILED, "error": error[:2000]}, "images_failed")
+                gave_up = {"status": ImageStatus.FAILED, "error": error[:2000]}
+                outcomes.append((claimed, gave_up, "images_failed"))
             elif _holding(claimed).update(
                 status=ImageStatus.QUEUED, error=message[:2000], lease_expires_at=None, enqueued_at=batch.now
             ):
                 released.append(claimed)
+        batch.settle(outcomes)
         batch.write_counters()
     return released
 
@@ -170,6 +173,51 @@ def _holding(claimed: ClaimedImage) -> QuerySet[ProductImage]:
     )
 
 
+def _write_while_held(updates: list[tuple[ClaimedImage, dict[str, Any]]]) -> set[int]:
+    """Write each image's fields only while its claim holds (as ``_holding``); returns the pks written.
+
+    One statement executed for every image that sets the same fields (``executemany``), not an ORM
+    update per image: building 16 ORM queries was ~3 ms of CPU per batch, most of settling it, for
+    ~0.2 ms of SQL. Both backends report the rows changed by all executions together.
+    """
+    written: set[int] = set()
+    groups: dict[tuple[str, ...], list[tuple[ClaimedImage, dict[str, Any]]]] = defaultdict(list)
+    for claimed, fields in updates:
+        groups[tuple(fields)].append((claimed, fields))
+    fields_by_name = {field.name: field for field in ProductImage._meta.concrete_fields}
+    held_by = fields_by_name["claim_token"]
+    running = fields_by_name["status"].get_db_prep_value(ImageStatus.RUNNING, connection)
+    for names, group in groups.items():
+        columns = [fields_by_name[name] for name in names]
+        params = [
+            [field.get_db_prep_save(fields[field.name], connection) for field in columns]
+            + [claimed.image.pk, running, held_by.get_db_prep_value(claimed.token, connection)]
+            for claimed, fields in group
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(_held_update_sql([field.column for field in columns]), params)
+            changed = cursor.rowcount
+        pks = {claimed.image.pk for claimed, _ in group}
+        if changed == len(group):
+            written |= pks
+        else:  # some claims were lost: ours are the rows now finished with our token
+            mine = ProductImage.objects.filter(
+                pk__in=pks,
+                claim_token__in={claimed.token for claimed, _ in group},
+                finished_at=group[0][1]["finished_at"],
+            )
+            written |= set(mine.values_list("pk", flat=True))
+    return written
+
+
+def _held_update_sql(columns: list[str]) -> str:
+    quote, meta = connection.ops.quote_name, ProductImage._meta
+    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+    held = " AND ".join(f"{quote(column)} = %s" for column in (meta.pk.column, "status", "claim_token"))
+    # Names from the model's own metadata, quoted; every value is a parameter.
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {held}"  # noqa: S608
+
+
 @dataclass
 class _Settlement:
     """What one batch settled, so duplicates, counters and products are written once per batch."""
@@ -179,16 +227,20 @@ class _Settlement:
     products: set[int] = field(default_factory=set)
     settled: dict[int, tuple[ProductImage, dict[str, Any], str]] = field(default_factory=dict)
 
-    def settle(self, claimed: ClaimedImage, fields: dict[str, Any], counter: str) -> None:
-        fields = {**fields, "lease_expires_at": None, "finished_at": self.now}
-        if not _holding(claimed).update(**fields):
-            return
-        image = claimed.image
-        self.settled[image.pk] = (image, fields, counter)
-        self.counts[(image.request_id, counter)] += 1
-        self.products.add(image.product_id)
-        if fields["status"] == ImageStatus.FAILED:
-            logger.warning("image %s failed: %s", image.input_url, fields["error"])
+    def settle(self, outcomes: list[tuple[ClaimedImage, dict[str, Any], str]]) -> None:
+        """Write each outcome whose claim still holds, and count it."""
+        finished = {"lease_expires_at": None, "finished_at": self.now}
+        updates = [(claimed, {**fields, **finished}) for claimed, fields, _ in outcomes]
+        written = _write_while_held(updates)
+        for (claimed, fields), (_, _, counter) in zip(updates, outcomes, strict=True):
+            image = claimed.image
+            if image.pk not in written:
+                continue
+            self.settled[image.pk] = (image, fields, counter)
+            self.counts[(image.request_id, counter)] += 1
+            self.products.add(image.product_id)
+            if fields["status"] == ImageStatus.FAILED:
+                logger.warning("image %s failed: %s", image.input_url, fields["error"])
 
     def settle_duplicates(self) -> None:
         """Later copies of a settled URL in its request take its outcome: one query finds them all."""
