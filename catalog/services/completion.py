@@ -12,6 +12,7 @@ from django.utils import timezone
 from catalog import webhooks
 from catalog.batching import batched
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
+from catalog.services.rowupdates import update_each
 from catalog.storage import absolute_url, result_csv_name, save_bytes
 from sansio.csvfile import ResultRow, write_result_csv
 
@@ -74,9 +75,8 @@ def _result_rows(request: ProcessingRequest) -> Iterator[ResultRow]:
         for product_id, status, output_file in images.values_list("product_id", "status", "output_file"):
             done = status == ImageStatus.DONE and output_file
             outputs[product_id].append(absolute_url(output_file, request.base_url) if done else None)
-        for pk in id_chunk:
-            products[pk].output_image_url = ",".join(url or "" for url in outputs[pk])
-        Product.objects.bulk_update(products.values(), ["output_image_url"])
+        joined = [(",".join(url or "" for url in outputs[pk]), pk) for pk in id_chunk]
+        update_each(Product, ["output_image_url"], ["id"], joined)
         for pk in id_chunk:
             product = products[pk]
             yield ResultRow(product.serial_text, product.name, product.input_image_url, outputs[pk])
