@@ -167,11 +167,16 @@ def settle(
     return released
 
 
+_HELD_BY = ("id", "status", "claim_token")  # a claim holds its image while all three still match
+
+
+def _held(claimed: ClaimedImage) -> tuple[int, ImageStatus, uuid.UUID]:
+    return claimed.image.pk, ImageStatus.RUNNING, claimed.token
+
+
 def _holding(claimed: ClaimedImage) -> QuerySet[ProductImage]:
     """The image, only while this claim still holds it (not re-claimed after a lease expiry)."""
-    return ProductImage.objects.filter(
-        pk=claimed.image.pk, status=ImageStatus.RUNNING, claim_token=claimed.token
-    )
+    return ProductImage.objects.filter(**dict(zip(_HELD_BY, _held(claimed), strict=True)))
 
 
 def _write_while_held(updates: list[tuple[ClaimedImage, dict[str, Any]]]) -> set[int]:
@@ -184,11 +189,8 @@ def _write_while_held(updates: list[tuple[ClaimedImage, dict[str, Any]]]) -> set
     for claimed, fields in updates:
         groups[tuple(fields)].append((claimed, fields))
     for names, group in groups.items():
-        rows = [
-            [*fields.values(), claimed.image.pk, ImageStatus.RUNNING, claimed.token]
-            for claimed, fields in group
-        ]
-        changed = update_each(ProductImage, names, ("id", "status", "claim_token"), rows)
+        rows = [[*fields.values(), *_held(claimed)] for claimed, fields in group]
+        changed = update_each(ProductImage, names, _HELD_BY, rows)
         pks = {claimed.image.pk for claimed, _ in group}
         if changed == len(group):
             written |= pks
