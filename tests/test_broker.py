@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -99,7 +100,7 @@ def when_waiting(folder: Path, then: Any) -> threading.Thread:
 
     def run() -> None:
         while not list((folder / "doorbells").glob("*.fifo")):
-            threading.Event().wait(0.01)
+            time.sleep(0.01)
         then()
 
     thread = threading.Thread(target=run)
