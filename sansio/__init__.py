@@ -4,6 +4,8 @@ In the spirit of Flask's ``sansio`` folder, everything here can be tested and be
 without a database, a broker or a socket:
 
 - ``csvfile``: parse and validate an input catalogue CSV; write the result CSV.
+- ``urls``: which image URLs are accepted, and in what form they are kept.
+- ``messages``: how values are quoted in the messages people read.
 - ``images``: the image transform (decode, orient, resize, re-encode).
 - ``addresses``: the policy on which IP addresses the service may fetch from.
 """
