@@ -1,16 +1,30 @@
-"""Which image URLs are accepted: the one home of the rules on a URL as people give it.
+"""Which image URLs are accepted, and in what form they are kept: the one home of the URL rules.
 
-A URL is absolute ``http`` or ``https``, with a valid host name or IP literal, no user name or
-password, no whitespace, control, invisible character or backslash (``\\`` is read as ``/`` by
-browsers but not by Python: a parser-confusion trick), and at most ``max_length`` characters.
+A list of URLs in one cell (``read_url_list``), as spreadsheets hold them: a new URL starts wherever a
+scheme (``https://``, ``http://``, or another, then refused), ``//`` or ``www.`` follows a comma, a
+semicolon or whitespace; a line break, a tab, or a comma or semicolon with a space next to it always
+ends an item. A comma or semicolon inside a URL with nothing of the sort after it stays in the URL
+(image CDNs write ``w_100,h_100``). Two separators with nothing between (``a,,b``) or a separator
+at either end of the list are an empty slot, refused: output slots are aligned with input slots.
+
+One URL (``read_url``): absolute ``http`` or ``https``; a valid host name or IP literal; no user
+name or password; no backslash (``\\`` is read as ``/`` by browsers but not by Python: a
+parser-confusion trick); no control, invisible or whitespace character except the plain space,
+which is percent-encoded (``my photo.jpg`` becomes ``my%20photo.jpg``); at most ``max_length``
+characters as written. An international host name is IDNA-encoded (IDNA 2008 with the UTS #46
+mapping, as browsers do, by the ``idna`` package), so what is kept and fetched is plain ASCII; a
+host that cannot be encoded is refused saying why. Everything else in the URL is kept as written.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv6Address
+
+import idna
 
 from sansio.messages import show
 
@@ -18,16 +32,91 @@ _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
 _ASCII_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _AUTHORITY_END = re.compile(r"[/?#]")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-_URL_ASCII_BAD = re.compile(r"[\x00-\x20\x7f\\]")
+_URL_ASCII_BAD = re.compile(r"[\x00-\x1f\x7f\\]")
 _INVISIBLE = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co")
+
+_SEPARATORS = re.compile(r"[\s,;]+")
+_ITEM_AHEAD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|//|www\.", re.IGNORECASE)
+# A line break or a tab, or a comma or semicolon with whitespace next to it.
+_ALWAYS_ENDS = re.compile(r"[\t\n\r\v\f\x1c-\x1f\x85\u2028\u2029]|[,;]\s|\s[,;]")
+
+
+@dataclass(frozen=True)
+class UrlList:
+    urls: tuple[str, ...]  # each URL in the form kept and fetched (see ``read_url``), in order
+    problems: tuple[str, ...]  # why the cell cannot be read, in plain words; empty if it can
+
+
+def read_url_list(cell: str, *, max_urls: int = 100, max_length: int = 2_048) -> UrlList:
+    """The URLs of one cell, or the problems that stop it being read (see the module's docstring)."""
+    items, problems = _split(cell)
+    if not items and not problems:
+        return UrlList((), ("there is no image URL",))
+    if len(items) > max_urls:
+        return UrlList((), (f"the cell has {len(items):,} URLs; the limit is {max_urls:,}",))
+    urls: list[str] = []
+    for item in items:
+        url, problem = read_url(item, max_length)
+        if problem is not None:
+            problems.append(problem)
+        elif url is not None:
+            urls.append(url)
+    return UrlList(tuple(urls) if not problems else (), tuple(problems))
+
+
+def _split(cell: str) -> tuple[list[str], list[str]]:
+    text = cell.strip()
+    items: list[str] = []
+    problems: list[str] = []
+    start, stop = 0, len(text)
+    for run in _SEPARATORS.finditer(text):
+        begin, end = run.span()
+        separator = run.group()
+        marks = sum(separator.count(mark) for mark in ",;")
+        if begin == 0 or end == len(text):
+            if begin == 0:
+                start = end
+            if end == len(text):
+                stop = begin
+            if marks:
+                mark = "comma" if "," in separator else "semicolon"
+                where = "at the start" if begin == 0 else "at the end"
+                problems.append(f"an empty URL {where} of the list: remove the extra {mark}")
+            continue
+        if not (_ALWAYS_ENDS.search(separator) or _ITEM_AHEAD.match(text, end)):
+            continue  # a space or a lone comma inside a URL
+        items.append(text[start:begin])
+        start = end
+        if marks > 1:
+            mark = {",,": "comma", ";;": "semicolon"}.get(
+                "".join(c for c in separator if c in ",;"), "separator"
+            )
+            problems.append(f"an empty URL at position {len(items) + 1} of the list: remove the extra {mark}")
+    if start < stop:
+        items.append(text[start:stop])
+    return items, problems
+
+
+def read_url(url: str, max_length: int = 2_048) -> tuple[str | None, str | None]:
+    """``(the URL as kept, None)`` if ``url`` (already stripped) is acceptable, else ``(None, why)``."""
+    shown = show(url)
+    if len(url) > max_length:
+        return None, f"the URL {shown} is {len(url):,} characters long; the limit is {max_length:,}"
+    problem = _char_problem(url, shown) or _scheme_problem(url, shown)
+    if problem is not None:
+        return None, problem
+    scheme, _, rest = url.partition("://")
+    end = _AUTHORITY_END.search(rest)
+    authority, path = (rest[: end.start()], rest[end.start() :]) if end else (rest, "")
+    authority, problem = _authority(authority, shown)
+    if problem is not None:
+        return None, problem
+    return f"{scheme}://{authority}{path.replace(' ', '%20')}", None
 
 
 def url_problem(url: str, max_length: int = 2_048) -> str | None:
     """Why ``url`` (already stripped) is not an acceptable image URL, or None."""
-    shown = show(url)
-    if len(url) > max_length:
-        return f"the URL {shown} is {len(url):,} characters long; the limit is {max_length:,}"
-    return _char_problem(url, shown) or _scheme_problem(url, shown) or _host_problem(url, shown)
+    return read_url(url, max_length)[1]
 
 
 def _char_problem(url: str, shown: str) -> str | None:
@@ -40,7 +129,8 @@ def _char_problem(url: str, shown: str) -> str | None:
     if ch == "\\":
         return f"{shown} contains a backslash: use '/'"
     if ch.isspace():
-        return f"{shown} contains a space or line break (separate URLs with commas)"
+        name = unicodedata.name(ch, "").lower() or "whitespace character"
+        return f"{shown} contains a {name} (U+{ord(ch):04X}): type a plain space, or remove it"
     kind = "a control" if unicodedata.category(ch) == "Cc" else "an invisible"
     return f"{shown} contains {kind} character (U+{ord(ch):04X})"
 
@@ -54,12 +144,27 @@ def _scheme_problem(url: str, shown: str) -> str | None:
     return None
 
 
-def _host_problem(url: str, shown: str) -> str | None:
-    """The authority part, read the way RFC 3986 splits it (the fetcher checks the address later)."""
-    authority = url.partition("://")[2]
-    end = _AUTHORITY_END.search(authority)
-    if end is not None:
-        authority = authority[: end.start()]
+def _authority(authority: str, shown: str) -> tuple[str, str | None]:
+    """The authority with its host IDNA-encoded, read the way RFC 3986 splits it; or why not.
+
+    The fetcher checks the address it leads to later.
+    """
+    parts = _host_and_port(authority, shown)
+    if isinstance(parts, str):
+        return authority, parts
+    host, after, bracketed = parts
+    if bracketed:
+        return authority, None if _valid_ipv6(host) else f"{shown} has an invalid host {show(host)}"
+    ascii_host, problem = _ascii_host(host)
+    if problem is not None:
+        return authority, f"{shown} has a host name that cannot be used: {problem}"
+    if not _valid_ascii_host(ascii_host.lower()):
+        return authority, f"{shown} has an invalid host {show(host)}"
+    return ascii_host + after, None
+
+
+def _host_and_port(authority: str, shown: str) -> tuple[str, str, bool] | str:
+    """``(host, ":port" or "", bracketed)``, or why the authority cannot be read."""
     if "@" in authority:
         return f"{shown} contains a user name or password, which are not accepted"
     bracketed = authority.startswith("[")
@@ -77,28 +182,61 @@ def _host_problem(url: str, shown: str) -> str | None:
         port and not (len(port) <= 5 and port.isascii() and port.isdigit() and 0 < int(port) < 65536)
     ):
         return f"{shown} has an invalid port {show(after)}"
-    if not _valid_host(host.lower(), bracketed=bracketed):
-        return f"{shown} has an invalid host {show(host)}"
-    return None
+    if " " in host:
+        return f"{shown} has a space in its host name {show(host)}"
+    return host, after, bracketed
 
 
 @lru_cache(maxsize=4096)  # a catalogue names few hosts, many times
-def _valid_host(host: str, *, bracketed: bool) -> bool:
-    if bracketed:
-        try:
-            IPv6Address(host)
-        except ValueError:
-            return False
-        return True
-    if len(host) > 253:
-        return False
+def _ascii_host(host: str) -> tuple[str, str | None]:
+    """The host as DNS knows it: non-ASCII labels IDNA-encoded; or why it cannot be."""
     if host.isascii():
-        return _ASCII_HOST.fullmatch(host) is not None
-    labels = host.removesuffix(".").split(".")
-    return all(
-        0 < len(label) <= 63
-        and not label.startswith("-")
-        and not label.endswith("-")
-        and all(ch.isalnum() or ch in "-_" for ch in label)
-        for label in labels
-    )
+        return host, None
+    try:
+        mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+    except idna.IDNAError:
+        return host, _idna_problem(host)
+    labels = mapped.split(".")
+    encoded: list[str] = []
+    for label in labels:
+        if label.isascii():
+            encoded.append(label)
+            continue
+        try:
+            encoded.append(idna.alabel(label).decode("ascii"))
+        except idna.IDNABidiError:
+            return host, f"{show(label)} mixes right-to-left and left-to-right writing"
+        except idna.IDNAError:
+            if len(label.encode("punycode")) + len("xn--") > 63:
+                return host, f"the part {show(label)} is too long once encoded (at most 63 characters)"
+            return host, _idna_problem(label)
+    return ".".join(encoded), None
+
+
+def _idna_problem(label: str) -> str:
+    """In plain words, the first thing that stops ``label`` being an international domain name."""
+    if label.startswith("-") or label.endswith("-"):
+        return f"the part {show(label)} starts or ends with a hyphen"
+    for ch in label:
+        if ch.isascii() and (ch.isalnum() or ch in "-."):
+            continue
+        try:
+            idna.alabel(ch)
+        except idna.IDNAError:
+            name = unicodedata.name(ch, "").lower()
+            described = f"{show(ch)} ({name}, U+{ord(ch):04X})" if name else f"U+{ord(ch):04X}"
+            return f"the character {described} is not allowed in a domain name"
+    return f"{show(label)} is not a valid international domain name"
+
+
+def _valid_ipv6(host: str) -> bool:
+    try:
+        IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _valid_ascii_host(host: str) -> bool:
+    return len(host) <= 253 and _ASCII_HOST.fullmatch(host) is not None

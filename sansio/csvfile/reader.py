@@ -7,21 +7,33 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from sansio.csvfile.columns import HEADER_NAMES, INPUT_COLUMNS, NAME, SERIAL, URLS, normalise_header
+from sansio.csvfile.columns import (
+    DELIMITER_NAMES,
+    DELIMITERS,
+    NAME,
+    SERIAL,
+    URLS,
+    Layout,
+    choose_delimiter,
+    read_header,
+)
 from sansio.csvfile.records import locate_break
 from sansio.csvfile.text import Stop, TextLines, TooLong, first_line
 from sansio.messages import plural, show
-from sansio.urls import url_problem
+from sansio.urls import read_url_list
 
 MAX_SERIAL = 2**63 - 1  # the database column is a signed 64-bit integer
 MAX_SERIAL_CHARS = 64  # Product.serial_text
 
 _SERIAL_RE = re.compile(r"([0-9]+)\.?")
 _NAME_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SEP_LINE = re.compile(r"sep=(.)", re.IGNORECASE)
+_BLANK = ' \t\r\n,;"'  # what a row of empty cells is made of, whatever the separator
+_MAX_TITLES = 2  # lines with one cell above the header that are skipped
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,8 @@ class CatalogueRow:
     serial_text: str  # the cell exactly as written, echoed in the result CSV
     product_name: str  # the cell exactly as written (checked not blank once stripped), echoed too
     urls_text: str  # the cell exactly as written
-    urls: tuple[str, ...]  # each URL with the whitespace around it removed, in order
+    urls: tuple[str, ...]  # each URL in the form kept and fetched (see ``sansio.urls``), in order
+    kept: tuple[str, ...] = ()  # the cells of the other columns, in order, without trailing empty ones
 
 
 @dataclass
@@ -71,6 +84,9 @@ class CatalogueReader:
     limits: CsvLimits = field(default_factory=CsvLimits)
     problems: list[CsvProblem] = field(default_factory=list)
     truncated: bool = False  # more problems than max_problems were found
+    # The header as written, up to its last named column or the last column a row fills in: what
+    # the result CSV echoes (with ``CatalogueRow.kept``). Final once the iteration is over.
+    columns: tuple[str, ...] = ()
 
     def report(self, line: int | None, column: str | None, message: str) -> None:
         if len(self.problems) >= self.limits.max_problems:
@@ -79,7 +95,7 @@ class CatalogueReader:
         self.problems.append(CsvProblem(line, column, message))
 
     def __iter__(self) -> Iterator[CatalogueRow]:
-        self.problems, self.truncated = [], False
+        self.problems, self.truncated, self.columns = [], False, ()
         needed = self.limits.record_chars + 1
         if csv.field_size_limit() < needed:
             csv.field_size_limit(needed)
@@ -90,66 +106,105 @@ class CatalogueReader:
 
 
 class _Parse:
-    """One pass over a file; holds the header's column positions and the serials seen."""
+    """One pass over a file; holds the separator, the header's layout and the serials seen."""
 
     def __init__(self, owner: CatalogueReader) -> None:
         self.owner = owner
         self.limits = owner.limits
         self.report = owner.report
         self.lines = TextLines(owner.stream, owner.limits.record_chars, owner.report)
-        self.width = 0
-        self.positions: dict[str, int] = {}  # contract column -> cell index
+        self.line_feed = iter(self.lines)  # one iterator, shared by the header's reader and the rows'
+        self.delimiter = ","
+        self.layout = read_header(())
         self.names: dict[int, str] = {}  # cell index -> contract column
         self.seen: dict[int, int] = {}  # serial -> line of its first row
 
+    def _next(self, reader: Iterator[list[str]]) -> tuple[int, list[str] | csv.Error | None]:
+        """The next record and the line it starts on; None at the end; the error if it is broken."""
+        start = self.lines.lines_read + 1
+        self.lines.new_record(start)
+        try:
+            return start, next(reader)
+        except StopIteration:
+            return start, None
+        except csv.Error as err:
+            return start, err
+
     def rows(self) -> Iterator[CatalogueRow]:
-        reader = csv.reader(self.lines, strict=True)
-        header_seen = False
-        products = 0
-        while True:
-            start = reader.line_num + 1
-            self.lines.new_record(start)
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as err:
-                if not self._structural(err, start) or not header_seen:
-                    return
-                products += 1  # a broken row is still a row: not "only a header"
-                continue
-            except TooLong:
-                self._too_long(start)
+        try:
+            if not self._find_header():
                 return
-            if not any(cell.strip() for cell in cells):
-                continue  # a blank line, or a row of empty cells
-            if not header_seen:
-                header_seen = True
-                if not self._header(cells, start):
+            reader = csv.reader(self.line_feed, strict=True, delimiter=self.delimiter)
+            products = 0
+            while True:
+                start, cells = self._next(reader)
+                if cells is None:
+                    break
+                if isinstance(cells, csv.Error):
+                    if not self._structural(cells, start):
+                        return
+                    products += 1  # a broken row is still a row: not "only a header"
+                    continue
+                if not any(cell.strip() for cell in cells):
+                    continue  # a blank line, or a row of empty cells
+                products += 1
+                if products > self.limits.max_rows:
+                    self.report(
+                        None,
+                        None,
+                        f"the file has more than {self.limits.max_rows:,} products (the limit): "
+                        "split it into smaller files",
+                    )
                     return
-                continue
-            products += 1
-            if products > self.limits.max_rows:
-                self.report(
-                    None,
-                    None,
-                    f"the file has more than {self.limits.max_rows:,} products (the limit): "
-                    "split it into smaller files",
-                )
-                return
-            row = self._row(cells, start)
-            if row is not None:
-                yield row
-        if not header_seen:
-            self.report(None, None, "the file has no products: it is empty")
-        elif products == 0:
+                row = self._row(cells, start)
+                if row is not None:
+                    yield row
+        except TooLong:
+            self._too_long(self.lines.record_start)
+            return
+        if products == 0:
             self.report(None, None, "the file has no products: it has only a header")
 
     # -- structure ------------------------------------------------------------------------------
 
+    def _find_header(self) -> bool:
+        """Read up to the header (skipping blank rows, a ``sep=`` line and titles) and choose the
+        separator; report what is wrong with it, and return False, if it is not a usable header."""
+        reader = csv.reader(self.line_feed, strict=True)
+        candidates: Sequence[str] = DELIMITERS
+        titles = 0
+        while True:
+            start, cells = self._next(reader)
+            if cells is None:
+                self.report(None, None, "the file has no products: it is empty")
+                return False
+            record = "".join(self.lines.record)
+            if not record.strip(_BLANK):
+                continue  # a blank line, or a row of empty cells whatever the separator
+            declared = _SEP_LINE.fullmatch(record.strip("\r\n"))
+            if declared and declared.group(1) in DELIMITERS:
+                candidates = (declared.group(1),)  # Excel's 'sep=;' line names the separator
+                continue
+            chosen = choose_delimiter(record, candidates)
+            if isinstance(cells, csv.Error) and (chosen is None or not chosen[1].positions):
+                self._structural(cells, start)  # read with commas, as it is not a header either way
+                return False
+            assert chosen is not None  # the comma read it
+            self.delimiter, layout = chosen
+            if not layout.positions:
+                broken = [d for d in candidates if d in record and choose_delimiter(record, (d,)) is None]
+                if broken:  # no contract column, and a separator it has cannot read it: say why
+                    self.delimiter = broken[0]
+                    self._structural(csv.Error(), start)
+                    return False
+                if not any(d in record for d in DELIMITERS) and titles < _MAX_TITLES:
+                    titles += 1  # a title above the table (Numbers' "Include table names")
+                    continue
+            return self._header(layout, start)
+
     def _structural(self, err: csv.Error, start: int) -> bool:
         """Report a csv.Error; True if parsing can go on from the next line."""
-        located = locate_break("".join(self.lines.record))
+        located = locate_break("".join(self.lines.record), self.delimiter)
         column = self.names.get(located.cell) if located else None
         if located is not None and located.unclosed:
             opened = start + located.line_offset
@@ -176,7 +231,7 @@ class _Parse:
         return False
 
     def _too_long(self, start: int) -> None:
-        located = locate_break("".join(self.lines.record))
+        located = locate_break("".join(self.lines.record), self.delimiter)
         column = self.names.get(located.cell) if located else None
         hint = " (is a closing quote missing?)" if located and located.unclosed else ""
         self.report(
@@ -186,28 +241,10 @@ class _Parse:
             "the rest of the file was not checked",
         )
 
-    def _header(self, cells: list[str], line: int) -> bool:
-        self.width = len(cells)
-        duplicates: list[str] = []
-        for index, cell in enumerate(cells):
-            name = HEADER_NAMES.get(normalise_header(cell))
-            if name is None:
-                continue
-            if name in self.positions:
-                duplicates.append(
-                    f"the column {name!r} appears twice in the header "
-                    f"(cells {self.positions[name] + 1} and {index + 1})"
-                )
-                continue
-            self.positions[name] = index
-            self.names[index] = name
-        missing = [name for name in INPUT_COLUMNS if name not in self.positions]
-        if missing:
-            text = "".join(self.lines.record)
-            for separator, label in ((";", "semicolon"), ("\t", "tab")):
-                if text.count(separator) >= 2 and text.count(separator) > text.count(","):
-                    self.report(None, None, f"the file looks {label}-separated; use commas")
-                    return False
+    def _header(self, layout: Layout, line: int) -> bool:
+        self.layout, self.names = layout, layout.names
+        cells = layout.header
+        if layout.missing:
             if _SERIAL_RE.fullmatch(cells[0].strip()) and any("://" in c for c in cells):
                 self.report(
                     None,
@@ -215,24 +252,30 @@ class _Parse:
                     "the file has no header: the first row should be 'S. No.,Product Name,Input Image Urls'",
                 )
                 return False
-            found = ", ".join(show(c, 40) for c in cells[:10]) + (", …" if len(cells) > 10 else "")
-            for name in missing:
-                self.report(None, None, f"the column {name!r} is missing (the header has {found})")
-        for message in duplicates:
+            for name in layout.missing:
+                self.report(
+                    None, None, f"the column {name!r} is missing (the header has {layout.describe()})"
+                )
+        for message in layout.duplicates:
             self.report(line, None, message)
-        return not missing and not duplicates
+        if layout.missing or layout.duplicates:
+            return False
+        named = max(i for i, cell in enumerate(cells) if cell.strip()) + 1
+        self.owner.columns = cells[:named]
+        return True
 
     # -- rows -----------------------------------------------------------------------------------
 
     def _row(self, cells: list[str], line: int) -> CatalogueRow | None:
         report = self.report
-        if len(cells) != self.width:
-            message = f"the row has {plural(len(cells), 'cell')}; the header has {self.width}"
-            if len(cells) == 1 and ";" in cells[0]:
-                message += ": the row looks semicolon-separated; use commas"
-            elif len(cells) > self.width and any(c.strip().lower().startswith("http") for c in cells[2:]):
-                message += ": put a list of URLs in double quotes"
-            report(line, None, message)
+        layout = self.layout
+        width = len(layout.header)
+        if len(cells) > width and not any(cells[width:]):
+            cells = cells[:width]  # empty cells past the header's end, as spreadsheets pad rows
+        if len(cells) < width and all(i < len(cells) for i in layout.positions.values()):
+            cells = cells + [""] * (width - len(cells))  # a short row: its last (other) cells are empty
+        if len(cells) != width:
+            report(line, None, self._width_problem(cells, width))
             return None
         before = len(self.owner.problems)
         cap = self.limits.max_field_bytes
@@ -243,9 +286,12 @@ class _Parse:
                 report(line, column, f"{where} is {size:,} bytes long; the limit is {cap:,}")
         if len(self.owner.problems) > before:
             return None
-        serial_text = cells[self.positions[SERIAL]]
-        name = cells[self.positions[NAME]]
-        urls_text = cells[self.positions[URLS]]
+        positions = layout.positions
+        serial_text, name, urls_text = (
+            cells[positions[SERIAL]],
+            cells[positions[NAME]],
+            cells[positions[URLS]],
+        )
         serial = self._serial(serial_text, line)
         name_problem = _name_problem(name)
         if name_problem:
@@ -253,7 +299,30 @@ class _Parse:
         urls = self._urls(urls_text, line)
         if serial is None or name_problem or urls is None:
             return None
-        return CatalogueRow(line, serial, serial_text, name, urls_text, urls)
+        kept = [cells[i] for i in layout.kept]
+        while kept and not kept[-1]:
+            kept.pop()
+        if kept:
+            self._keep_columns_up_to(layout.kept[len(kept) - 1])
+        return CatalogueRow(line, serial, serial_text, name, urls_text, urls, tuple(kept))
+
+    def _width_problem(self, cells: list[str], width: int) -> str:
+        message = f"the row has {plural(len(cells), 'cell')}; the header has {width}"
+        if len(cells) == 1:
+            for delimiter in DELIMITERS:
+                if delimiter != self.delimiter and delimiter in cells[0]:
+                    return (
+                        f"{message}: the row looks separated by {DELIMITER_NAMES[delimiter]}, "
+                        f"the header by {DELIMITER_NAMES[self.delimiter]}"
+                    )
+        if len(cells) > width and any(c.strip().lower().startswith("http") for c in cells[2:]):
+            return f"{message}: put a list of URLs in double quotes"
+        return message
+
+    def _keep_columns_up_to(self, index: int) -> None:
+        """A row fills in a column the header leaves unnamed: the result CSV echoes up to it."""
+        if index >= len(self.owner.columns):
+            self.owner.columns = self.layout.header[: index + 1]
 
     def _serial(self, text: str, line: int) -> int | None:
         stripped = text.strip()
@@ -278,28 +347,14 @@ class _Parse:
         return None
 
     def _urls(self, text: str, line: int) -> tuple[str, ...] | None:
-        if not text.strip():
-            self.report(line, URLS, "there is no image URL")
-            return None
         if text.startswith(("\t", "\r", "\n")):
             self.report(line, URLS, "the cell starts with a tab or a line break: remove it")
             return None
-        items = [item.strip() for item in text.split(",")]
-        limit = self.limits.max_urls_per_row
-        if len(items) > limit:
-            self.report(line, URLS, f"the cell has {len(items):,} URLs; the limit is {limit:,}")
-            return None
-        ok = True
-        for position, url in enumerate(items, start=1):
-            if not url:
-                where = "at the end" if position == len(items) else f"at position {position}"
-                message = f"an empty URL {where} of the list: remove the extra comma"
-            else:
-                message = url_problem(url, self.limits.max_url_length) or ""
-            if message:
-                self.report(line, URLS, message)
-                ok = False
-        return tuple(items) if ok else None
+        limits = self.limits
+        read = read_url_list(text, max_urls=limits.max_urls_per_row, max_length=limits.max_url_length)
+        for problem in read.problems:
+            self.report(line, URLS, problem)
+        return None if read.problems else read.urls
 
 
 def _name_problem(name: str) -> str | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sansio.csvfile.text import count_lines
 
 _QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*"')
-_UNQUOTED = re.compile(r"[^,\r\n]*")
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,9 @@ class Break:
     snippet: str
 
 
-def locate_break(record: str) -> Break | None:
+def locate_break(record: str, delimiter: str = ",") -> Break | None:
     """Replay the excel dialect (strict) over a record's text to find the cell the csv error is in."""
+    unquoted = _unquoted(delimiter)
     pos, cell = 0, 0
     while True:
         if record.startswith('"', pos):
@@ -30,14 +31,19 @@ def locate_break(record: str) -> Break | None:
             if match is None:
                 return Break(True, cell, count_lines(record[:pos]), record[pos:])
         else:
-            match = _UNQUOTED.match(record, pos)
+            match = unquoted.match(record, pos)
             assert match is not None  # matches the empty string too
         end = match.end()
         following = record[end : end + 1]
-        if following != ",":
+        if following != delimiter:
             if following in ("", "\r", "\n"):
                 return None
-            tail = _UNQUOTED.match(record, end)
+            tail = unquoted.match(record, end)
             assert tail is not None
             return Break(False, cell, count_lines(record[:pos]), record[pos : tail.end()])
         pos, cell = end + 1, cell + 1
+
+
+@lru_cache(maxsize=4)
+def _unquoted(delimiter: str) -> re.Pattern[str]:
+    return re.compile(rf"[^{re.escape(delimiter)}\r\n]*")

@@ -83,20 +83,36 @@ MALFORMED: list[Case] = [
     ),
     # Header
     (
-        "semicolons",
-        "S. No.;Product Name;Input Image Urls\n1;a;" + A,
+        "Windows-1252 export (Excel's plain 'CSV')",
+        "S. No.;Product Name;Input Image Urls\r\n1;Crème brûlée;".encode("cp1252") + A.encode(),
         {},
         None,
         None,
-        "the file looks semicolon-separated; use commas",
+        "line 2 has the byte 0xE8, not valid there; save it as 'CSV UTF-8",
     ),
     (
-        "tabs",
-        "S. No.\tProduct Name\tInput Image Urls\n1\ta\t" + A,
+        "Mac Roman export (old Mac Excel)",
+        "S. No.,Product Name,Input Image Urls\r1,Café,".encode("mac_roman") + A.encode(),
         {},
         None,
         None,
-        "the file looks tab-separated; use commas",
+        "line 2 has the byte 0x8E",
+    ),
+    (
+        "semicolons, a column missing",
+        "S. No.;Name;Input Image Urls\n1;a;" + A,
+        {},
+        None,
+        None,
+        "the column 'Product Name' is missing (the header has 'S. No.', 'Name', 'Input Image Urls')",
+    ),
+    (
+        "unclosed quote in a semicolon header",
+        'S. No.;"Product Name;Input Image Urls\n1;a;b\n',
+        {},
+        1,
+        None,
+        "a quoted cell is never closed",
     ),
     (
         "missing column",
@@ -166,7 +182,46 @@ MALFORMED: list[Case] = [
         None,
         "4 cells; the header has 3: put a list of URLs in double quotes",
     ),
-    ("semicolon row", HEADER + f"1;SKU1;{A}\n", {}, 2, None, "the row looks semicolon-separated; use commas"),
+    (
+        "semicolon row",
+        HEADER + f"1;SKU1;{A}\n",
+        {},
+        2,
+        None,
+        "the row has 1 cell; the header has 3: the row looks separated by semicolons, the header by commas",
+    ),
+    (
+        "comma row in a semicolon file",
+        f"S. No.;Product Name;Input Image Urls\n1,SKU1,{A}\n",
+        {},
+        2,
+        None,
+        "the row looks separated by commas, the header by semicolons",
+    ),
+    (
+        "unclosed quote in a semicolon file",
+        f'S. No.;Product Name;Input Image Urls\n1;"SKU1;{A}\n2;SKU2;{B}\n',
+        {},
+        2,
+        NAME,
+        "a quoted cell is never closed: '\"SKU1;https://img.example.com/a.jpg' has an opening",
+    ),
+    (
+        "text after a closing quote in a tab file",
+        f'S. No.\tProduct Name\tInput Image Urls\n1\t"SKU"1\t{A}\n',
+        {},
+        2,
+        NAME,
+        "text after a closing quote in '\"SKU\"1'",
+    ),
+    (
+        "a value past the header's end",
+        HEADER + f"1,SKU1,{A},,note\n",
+        {},
+        2,
+        None,
+        "the row has 5 cells; the header has 3",
+    ),
     (
         "too many rows",
         HEADER + f"1,a,{A}\n2,b,{A}\n3,c,{A}\n",
@@ -302,21 +357,84 @@ MALFORMED: list[Case] = [
     ("one slash", HEADER + "1,SKU1,https:/img.example.com/a.jpg\n", {}, 2, URLS, "is not an absolute URL"),
     ("no host", HEADER + "1,SKU1,https:///a.jpg\n", {}, 2, URLS, "'https:///a.jpg' has no host name"),
     (
-        "space inside",
-        HEADER + "1,SKU1,https://img.example.com/a b.jpg\n",
+        "no-break space inside",
+        HEADER + "1,SKU1,https://img.example.com/a\u00a0b.jpg\n",
         {},
         2,
         URLS,
-        "contains a space or line break",
+        "contains a no-break space (U+00A0): type a plain space, or remove it",
     ),
-    ("URLs separated by spaces", HEADER + f'1,SKU1,"{A} {B}"\n', {}, 2, URLS, "(separate URLs with commas)"),
     (
-        "URLs separated by a line break",
-        HEADER + f'1,SKU1,"{A}\n{B}"\n',
+        "space in the host",
+        HEADER + "1,SKU1,https://img example.com/a.jpg\n",
         {},
         2,
         URLS,
-        "contains a space or line break",
+        "has a space in its host name 'img example.com'",
+    ),
+    (
+        "a file name after a comma and a space",
+        HEADER + f'1,SKU1,"{A}, b.jpg"\n',
+        {},
+        2,
+        URLS,
+        "'b.jpg' is not an absolute URL (it should start with https:// or http://)",
+    ),
+    (
+        "a file name on the next line",
+        HEADER + f'1,SKU1,"{A}\nb.jpg"\n',
+        {},
+        2,
+        URLS,
+        "'b.jpg' is not an absolute URL",
+    ),
+    (
+        "a URL without its scheme after a space",
+        HEADER + f'1,SKU1,"{A} www.example.com/b.jpg"\n',
+        {},
+        2,
+        URLS,
+        "'www.example.com/b.jpg' is not an absolute URL",
+    ),
+    (
+        "an ftp URL after a semicolon",
+        HEADER + f'1,SKU1,"{A};ftp://x/y.jpg"\n',
+        {},
+        2,
+        URLS,
+        "'ftp://x/y.jpg' is not an http or https URL",
+    ),
+    (
+        "international host with a symbol",
+        HEADER + "1,SKU1,https://a☃.example/a.jpg\n",
+        {},
+        2,
+        URLS,
+        "has a host name that cannot be used: the character '☃' (snowman, U+2603) is not allowed",
+    ),
+    (
+        "international host mixing directions",
+        HEADER + "1,SKU1,https://ab\u05d0.example/a.jpg\n",
+        {},
+        2,
+        URLS,
+        "mixes right-to-left and left-to-right writing",
+    ),
+    (
+        "international host label too long",
+        HEADER + f"1,SKU1,https://{'é' * 60}.example/a.jpg\n",
+        {},
+        2,
+        URLS,
+        "is too long once encoded (at most 63 characters)",
+    ),
+    (
+        "international host with a hyphen at the end",
+        HEADER + "1,SKU1,https://bücher-.example/a.jpg\n",
+        {},
+        2,
+        URLS,
+        "starts or ends with a hyphen",
     ),
     (
         "trailing comma",
@@ -327,6 +445,23 @@ MALFORMED: list[Case] = [
         "an empty URL at the end of the list: remove the extra comma",
     ),
     ("two commas", HEADER + f'1,SKU1,"{A},,{B}"\n', {}, 2, URLS, "an empty URL at position 2 of the list"),
+    (
+        "two semicolons",
+        HEADER + f'1,SKU1,"{A};;{B}"\n',
+        {},
+        2,
+        URLS,
+        "position 2 of the list: remove the extra semicolon",
+    ),
+    ("leading comma", HEADER + f'1,SKU1,", {A}"\n', {}, 2, URLS, "an empty URL at the start of the list"),
+    (
+        "trailing semicolon",
+        HEADER + f'1,SKU1,"{A};\n"\n',
+        {},
+        2,
+        URLS,
+        "at the end of the list: remove the extra semicolon",
+    ),
     (
         "user and password",
         HEADER + "1,SKU1,https://user:pw@img.example.com/a.jpg\n",
@@ -493,7 +628,7 @@ def test_every_problem_of_a_file_is_reported_in_order() -> None:
 
 
 def test_several_bad_urls_in_one_cell_each_get_a_problem() -> None:
-    problems = problems_of(HEADER + f'1,SKU1,"{A}, ftp://x/y.jpg ,{B},/c.jpg"\n')
+    problems = problems_of(HEADER + f'1,SKU1,"{A}, ftp://x/y.jpg ,{B}, /c.jpg"\n')
     assert [p.message for p in problems] == [
         "'ftp://x/y.jpg' is not an http or https URL",
         "'/c.jpg' is not an absolute URL (it should start with https:// or http://)",
@@ -593,7 +728,7 @@ def test_serial_spellings(cell: str, number: int) -> None:
             ("http://127.0.0.1:8000/a.jpg?size=large&x=1#frag",),
         ),
         ("http://[::1]:8080/a.jpg", ("http://[::1]:8080/a.jpg",)),
-        ("https://bücher.example/café.jpg", ("https://bücher.example/café.jpg",)),
+        ("https://bücher.example/café.jpg", ("https://xn--bcher-kva.example/café.jpg",)),
         ("https://img.example.com./a%20b.jpg", ("https://img.example.com./a%20b.jpg",)),
         ("https://my_host.example.com/a.jpg", ("https://my_host.example.com/a.jpg",)),
     ],
@@ -980,6 +1115,7 @@ def test_fuzz_any_catalogue_written_by_csv_reads_back_exactly(
         writer.writerow([f"{n}.", name, ", ".join(urls)])
     rows, reader = read(out.getvalue())
     assert reader.problems == []
+    kept = {"https://bücher.example/a?b=c": "https://xn--bcher-kva.example/a?b=c"}
     assert [(r.serial_number, r.product_name, r.urls) for r in rows] == [
-        (n, name, tuple(urls)) for n, (name, urls) in enumerate(products, start=1)
+        (n, name, tuple(kept.get(u, u) for u in urls)) for n, (name, urls) in enumerate(products, start=1)
     ]
