@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from sansio.csvfile.catalogue import CatalogueRow, CsvLimits, CsvProblem
+from sansio.csvfile.cells import SERIAL_RE, product_name_problem, read_serial
 from sansio.csvfile.columns import (
     DELIMITER_NAMES,
     DELIMITERS,
@@ -26,49 +28,9 @@ from sansio.csvfile.text import Stop, TextLines, TooLong, first_line
 from sansio.messages import plural, show
 from sansio.urls import read_url_list
 
-MAX_SERIAL = 2**63 - 1  # the database column is a signed 64-bit integer
-MAX_SERIAL_CHARS = 64  # Product.serial_text
-
-_SERIAL_RE = re.compile(r"([0-9]+)\.?")
-_NAME_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SEP_LINE = re.compile(r"sep=(.)", re.IGNORECASE)
 _BLANK = ' \t\r\n,;"'  # what a row of empty cells is made of, whatever the separator
 _MAX_TITLES = 2  # lines with one cell above the header that are skipped
-
-
-@dataclass(frozen=True)
-class CsvLimits:
-    max_rows: int = 200_000
-    max_field_bytes: int = 65_536
-    max_urls_per_row: int = 100
-    max_url_length: int = 2_048
-    max_problems: int = 100
-    # Longest record (all its lines, in characters); None: 4 x max_field_bytes + 4,096.
-    max_record_chars: int | None = None
-
-    @property
-    def record_chars(self) -> int:
-        if self.max_record_chars is not None:
-            return self.max_record_chars
-        return 4 * self.max_field_bytes + 4_096
-
-
-@dataclass(frozen=True)
-class CsvProblem:
-    line: int | None
-    column: str | None
-    message: str
-
-
-@dataclass(frozen=True)
-class CatalogueRow:
-    line: int  # 1-based line of the file where the record starts; the header is line 1
-    serial_number: int
-    serial_text: str  # the cell exactly as written, echoed in the result CSV
-    product_name: str  # the cell exactly as written (checked not blank once stripped), echoed too
-    urls_text: str  # the cell exactly as written
-    urls: tuple[str, ...]  # each URL in the form kept and fetched (see ``sansio.urls``), in order
-    kept: tuple[str, ...] = ()  # the cells of the other columns, in order, without trailing empty ones
 
 
 @dataclass
@@ -245,7 +207,7 @@ class _Parse:
         self.layout, self.names = layout, layout.names
         cells = layout.header
         if layout.missing:
-            if _SERIAL_RE.fullmatch(cells[0].strip()) and any("://" in c for c in cells):
+            if SERIAL_RE.fullmatch(cells[0].strip()) and any("://" in c for c in cells):
                 self.report(
                     None,
                     None,
@@ -293,7 +255,7 @@ class _Parse:
             cells[positions[URLS]],
         )
         serial = self._serial(serial_text, line)
-        name_problem = _name_problem(name)
+        name_problem = product_name_problem(name)
         if name_problem:
             report(line, NAME, name_problem)
         urls = self._urls(urls_text, line)
@@ -325,26 +287,13 @@ class _Parse:
             self.owner.columns = self.layout.header[: index + 1]
 
     def _serial(self, text: str, line: int) -> int | None:
-        stripped = text.strip()
-        match = _SERIAL_RE.fullmatch(stripped)
-        if not stripped:
-            message = "the serial number is empty"
-        elif len(text) > MAX_SERIAL_CHARS:
-            message = (
-                f"the serial number cell is {len(text):,} characters long; the limit is {MAX_SERIAL_CHARS}"
-            )
-        elif match is None:
-            message = f"{show(stripped)} is not a positive whole number"
-        elif (serial := int(match.group(1))) == 0:
-            message = f"{show(stripped)} is not a positive whole number (serial numbers start at 1)"
-        elif serial > MAX_SERIAL:
-            message = f"{show(stripped)} is too large for a serial number (at most {MAX_SERIAL})"
-        elif (first := self.seen.setdefault(serial, line)) != line:
+        serial, message = read_serial(text)
+        if serial is not None and (first := self.seen.setdefault(serial, line)) != line:
             message = f"the serial number {serial} is repeated: it is already used on line {first}"
-        else:
-            return serial
-        self.report(line, SERIAL, message)
-        return None
+        if message is not None:
+            self.report(line, SERIAL, message)
+            return None
+        return serial
 
     def _urls(self, text: str, line: int) -> tuple[str, ...] | None:
         if text.startswith(("\t", "\r", "\n")):
@@ -355,12 +304,3 @@ class _Parse:
         for problem in read.problems:
             self.report(line, URLS, problem)
         return None if read.problems else read.urls
-
-
-def _name_problem(name: str) -> str | None:
-    if not name.strip():
-        return "the product name is empty"
-    bad = _NAME_CONTROL.search(name)
-    if bad:
-        return f"the product name {show(name)} contains a control character (U+{ord(bad.group()):04X})"
-    return None
