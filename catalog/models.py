@@ -53,6 +53,11 @@ class ProcessingRequest(models.Model):
     )
     webhook_url = models.URLField(max_length=2048, blank=True)
     base_url = models.CharField(max_length=512, help_text="Scheme and host that absolute URLs start with.")
+    input_columns = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The input CSV's header as written, echoed by the result CSV; empty: the contract's three.",
+    )
 
     products_total = models.PositiveIntegerField(default=0)
     images_total = models.PositiveIntegerField(default=0)
@@ -95,6 +100,11 @@ class Product(models.Model):
     )
     upload_time = models.DateTimeField(default=timezone.now)
     processed = models.BooleanField(default=False)
+    kept_cells = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The cells of the input's other columns (Brand, Price…), in order, as written.",
+    )
 
     class Meta:
         ordering = ["request", "line"]

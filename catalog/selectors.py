@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +13,7 @@ from django.db.models import Prefetch, QuerySet, Sum
 from catalog import webhooks
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.storage import absolute_url
+from sansio.csvfile import kept_column_names
 
 MAX_ERRORS_SHOWN = 1000
 
@@ -144,6 +145,7 @@ class ProductRow:
     serial: str
     name: str
     images: list[ImageRow]
+    kept: list[tuple[str, str]] = field(default_factory=list)  # (column, cell) of the input's other columns
 
 
 def _dimensions(width: int | None, height: int | None) -> str:
@@ -161,11 +163,13 @@ def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow
             (page - 1) * PRODUCTS_PER_PAGE : page * PRODUCTS_PER_PAGE
         ]
     )
+    kept_columns = kept_column_names(request.input_columns)
     rows = [
         ProductRow(
             line=product.line,
             serial=product.serial_text,
             name=product.name,
+            kept=list(zip(kept_columns, product.kept_cells, strict=False)),
             images=[
                 ImageRow(
                     position=image.position + 1,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,3 +20,16 @@ def _fresh_throttle_counts(request: pytest.FixtureRequest) -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def local_media(tmp_path: Path, settings: Any) -> Path:
+    """Files the service stores (outputs, result CSVs) go to a fresh folder on disk; returns it."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "base_url": "/media/", "allow_overwrite": True},
+        },
+    }
+    return tmp_path

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from catalog.models import ProcessingRequest, ProductImage
+from catalog import services
+from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
+from tests import spreadsheets
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +142,69 @@ def test_webhook_urls_get_the_download_address_policy(client: Client, url: str, 
     assert error["field"] == "webhook_url"
     assert fragment in error["message"]
     assert ProcessingRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize("export", list(spreadsheets.EXPORTS.values()), ids=list(spreadsheets.EXPORTS))
+def test_spreadsheet_exports_are_accepted_with_their_other_columns(
+    client: Client, django_capture_on_commit_callbacks, export: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        code, body = upload(client, export(spreadsheets.catalogue()))
+    assert code == 202, body
+    request = ProcessingRequest.objects.get(request_id=body["request_id"])
+    assert request.input_columns == ["S. No.", "Product Name", "Brand", "Input Image Urls", "Price"]
+    products = Product.objects.filter(request=request).order_by("line")
+    stored = [
+        (
+            p.serial_number,
+            tuple(p.images.order_by("position").values_list("input_url", flat=True)),
+            tuple(p.kept_cells),
+        )
+        for p in products
+    ]
+    assert stored == spreadsheets.read_as()
+    assert products[0].input_image_url == f"{spreadsheets.A}\n{spreadsheets.B}", "the cell as written"
+
+
+def test_a_bad_international_host_is_refused_at_upload_with_its_line_and_column(client: Client) -> None:
+    body = "S. No.;Product Name;Input Image Urls\r\n1;Chair;https://img.example.com/a.jpg\r\n2;Lamp;https://a☃.example/b.jpg\r\n"
+    code, refused = upload(client, body.encode())
+    assert code == 400
+    (error,) = refused["errors"]
+    assert (error["line"], error["column"]) == (3, "Input Image Urls")
+    assert "'☃' (snowman, U+2603) is not allowed in a domain name" in error["message"]
+
+
+def test_a_windows_1252_export_is_refused_saying_how_to_export(client: Client) -> None:
+    body = "S. No.;Product Name;Input Image Urls\r\n1;Crème;https://img.example.com/a.jpg\r\n".encode(
+        "cp1252"
+    )
+    code, refused = upload(client, body)
+    assert code == 400
+    assert refused["errors"] == [
+        {
+            "line": None,
+            "column": None,
+            "message": "the file is not UTF-8 text: line 2 has the byte 0xE8, not valid there; "
+            "save it as 'CSV UTF-8 (comma delimited)'",
+        }
+    ]
+
+
+def test_the_result_csv_keeps_the_other_columns_in_place(
+    client: Client, django_capture_on_commit_callbacks, local_media: Path
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        _, body = upload(client, spreadsheets.excel_csv_utf8(spreadsheets.catalogue()))
+    request = ProcessingRequest.objects.get(request_id=body["request_id"])
+    # Every image failed (as a 404 would leave it): what the result CSV echoes is the point here.
+    ProductImage.objects.filter(request=request).update(status=ImageStatus.FAILED, error="HTTP 404")
+    ProcessingRequest.objects.filter(pk=request.pk).update(images_failed=request.images_total)
+    assert services.finalize_request(request.pk)
+    request.refresh_from_db()
+    rows = list(csv.reader(io.StringIO((local_media / request.result_file).read_text(), newline="")))
+    table = spreadsheets.catalogue()
+    assert rows[0] == [*table[0], "Output Image Urls"]
+    assert rows[1] == [*table[1], ","], "every input cell echoed in place; failed images leave empty slots"
+    assert rows[2] == [*table[2], ","]
+    assert rows[3] == [table[3][0], "'=1+2", *table[3][2:], ""], "a formula-like cell is neutralised"

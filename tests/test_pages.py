@@ -15,6 +15,7 @@ from django.test import Client
 
 from catalog import selectors
 from catalog.models import ImageStatus, ProcessingRequest, ProductImage
+from tests import spreadsheets
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ def test_upload_page_has_a_labelled_form(client: Client) -> None:
 
 def test_a_refused_csv_is_listed_by_line_and_column_on_the_page(client: Client) -> None:
     body = GOOD + b"x,Table,https://img.example.com/b.jpg\n3,,ftp://img.example.com/c.jpg\n"
+    body += b'4,Stool,"https://img.example.com/d.jpg, e.jpg"\n'
     response = post_csv(client, body)
     assert response.status_code == 400
     page = response.content.decode()
@@ -42,6 +44,7 @@ def test_a_refused_csv_is_listed_by_line_and_column_on_the_page(client: Client) 
     assert "<td>3</td><td>S. No.</td>" in page
     assert "<td>4</td><td>Product Name</td>" in page
     assert "<td>4</td><td>Input Image Urls</td>" in page
+    assert "<td>5</td><td>Input Image Urls</td>" in page and "is not an absolute URL" in page
     assert ProcessingRequest.objects.count() == 0
 
 
@@ -127,3 +130,17 @@ def test_requests_are_paged(client: Client, django_capture_on_commit_callbacks) 
     shown, page, pages = selectors.requests_page(None, 2, per_page=2)
     assert (page, pages) == (2, 2) and shown == newest_first[2:]
     assert "Page 1 of 1" not in client.get("/requests/").content.decode(), "one page: no pager"
+
+
+def test_a_semicolon_excel_export_is_accepted_and_its_other_columns_shown(
+    client: Client, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        response = post_csv(client, spreadsheets.excel_csv_utf8(spreadsheets.catalogue()))
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "<dt>Brand</dt><dd>Acme</dd>" in page
+    assert "<dt>Price</dt><dd>12,50</dd>" in page
+    assert "<dt>Brand</dt><dd>Bois;Fer</dd>" in page
+    assert "https://xn--bcher-kva.example/d.jpg" in page, "the host as it is fetched"
+    assert "https://img.example.com/b%20b.png" in page

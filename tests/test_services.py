@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -137,15 +138,8 @@ def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(
 
 
 def test_completion_happens_once_with_the_right_status(
-    request_pk: int, django_capture_on_commit_callbacks, tmp_path, settings
+    request_pk: int, django_capture_on_commit_callbacks, local_media: Path
 ) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path), "base_url": "/media/", "allow_overwrite": True},
-        },
-    }
     ids = image_ids(request_pk)
     claims = services.claim_images(ids)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -158,7 +152,7 @@ def test_completion_happens_once_with_the_right_status(
     request = ProcessingRequest.objects.get(pk=request_pk)
     assert request.status == RequestStatus.COMPLETED_WITH_ERRORS
     assert request.completed and request.result_file == f"results/{request.request_id}.csv"
-    rows = list(csv.reader(io.StringIO((tmp_path / request.result_file).read_text())))
+    rows = list(csv.reader(io.StringIO((local_media / request.result_file).read_text())))
     first, second = (f"http://testserver/media/outputs/{pk}.jpg" for pk in ids[:2])
     assert rows[1][3] == f"{first},{second}"
     assert rows[2][3] == "", "a failed image leaves its slot empty"

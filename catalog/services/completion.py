@@ -31,7 +31,7 @@ def finalize_request(request_pk: int) -> bool:
     if request.completed or request.images_settled < request.images_total:
         return False
     text = io.StringIO()
-    write_result_csv(_result_rows(request), text)
+    write_result_csv(_result_rows(request), text, request.input_columns)
     name = save_bytes(result_csv_name(request.request_id), text.getvalue().encode("utf-8"))
     if request.images_failed == 0:
         status = RequestStatus.COMPLETED
@@ -79,4 +79,6 @@ def _result_rows(request: ProcessingRequest) -> Iterator[ResultRow]:
         update_each(Product, ["output_image_url"], ["id"], joined)
         for pk in id_chunk:
             product = products[pk]
-            yield ResultRow(product.serial_text, product.name, product.input_image_url, outputs[pk])
+            yield ResultRow(
+                product.serial_text, product.name, product.input_image_url, outputs[pk], product.kept_cells
+            )

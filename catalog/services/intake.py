@@ -82,6 +82,7 @@ def create_request(
             output_format=options.output_format,
             webhook_url=options.webhook_url,
             base_url=base_url,
+            input_columns=list(reader.columns),
         )
         products_total, images_total = _insert_rows(request, CatalogueReader(upload, limits))
         ProcessingRequest.objects.filter(pk=request.pk).update(
@@ -103,12 +104,16 @@ def _insert_rows(request: ProcessingRequest, rows: Iterable[CatalogueRow]) -> tu
     products_total = images_total = 0
     first_image_of: dict[str, int] = {}  # URL -> pk of the image that will be processed for it
     upload_time = connection.ops.adapt_datetimefield_value(timezone.now())
+    kept_field = Product._meta.get_field("kept_cells")
     for chunk in batched(rows, INSERT_BATCH):
         _insert(
             Product,
-            ["request_id", "line", "serial_number", "serial_text", "name", "input_image_url"],
+            ["request_id", "line", "serial_number", "serial_text", "name", "input_image_url", "kept_cells"],
             [
-                (request.pk, r.line, r.serial_number, r.serial_text, r.product_name, r.urls_text)
+                (
+                    *(request.pk, r.line, r.serial_number, r.serial_text, r.product_name, r.urls_text),
+                    kept_field.get_db_prep_save(list(r.kept), connection),
+                )
                 for r in chunk
             ],
             extra={"output_image_url": "", "upload_time": upload_time, "processed": False},

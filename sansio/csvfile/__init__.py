@@ -40,7 +40,7 @@ checked here, in bytes, with a clear message.
 """
 
 from sansio.csvfile.catalogue import CatalogueRow, CsvLimits, CsvProblem
-from sansio.csvfile.columns import INPUT_COLUMNS, OUTPUT_COLUMNS, normalise_header
+from sansio.csvfile.columns import INPUT_COLUMNS, OUTPUT_COLUMNS, kept_column_names, normalise_header
 from sansio.csvfile.reader import CatalogueReader
 from sansio.csvfile.result import ResultRow, neutralise_formula, write_result_csv
 
@@ -52,6 +52,7 @@ __all__ = [
     "CsvLimits",
     "CsvProblem",
     "ResultRow",
+    "kept_column_names",
     "neutralise_formula",
     "normalise_header",
     "write_result_csv",

@@ -100,6 +100,12 @@ def choose_delimiter(record: str, candidates: Sequence[str] = DELIMITERS) -> tup
     return best
 
 
+def kept_column_names(columns: Sequence[str]) -> list[str]:
+    """The names of the other columns, in order, for people: an unnamed one is "Column 5"."""
+    layout = read_header(columns)
+    return [layout.header[i].strip() or f"Column {i + 1}" for i in layout.kept]
+
+
 def output_plan(columns: Sequence[str]) -> tuple[list[str], list[str | int]]:
     """The result CSV's header for an input header (the contract's names, the others as written,
     then the output URLs) and, for each input column echoed, a contract column's name or the index

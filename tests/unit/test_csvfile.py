@@ -25,9 +25,11 @@ from sansio.csvfile import (
     CsvLimits,
     CsvProblem,
     ResultRow,
+    kept_column_names,
     neutralise_formula,
     write_result_csv,
 )
+from tests import spreadsheets
 
 HEADER = "S. No.,Product Name,Input Image Urls\n"
 A = "https://img.example.com/a.jpg"
@@ -778,6 +780,97 @@ def test_unicode_names_and_quotes() -> None:
     assert rows[0].product_name == 'Tee, "Classic" — 日本語 🎉'
 
 
+# -- spreadsheets as exported ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("export", list(spreadsheets.EXPORTS.values()), ids=list(spreadsheets.EXPORTS))
+def test_spreadsheet_exports_are_read(export: Any) -> None:
+    rows, reader = read(export(spreadsheets.catalogue()))
+    assert reader.problems == []
+    assert [(r.serial_number, r.urls, r.kept) for r in rows] == spreadsheets.read_as()
+    assert reader.columns == ("S. No.", "Product Name", "Brand", "Input Image Urls", "Price")
+    assert [r.product_name for r in rows] == ["Chaise « Lounge »", 'Table "Oak"', "=1+2"]
+    assert rows[0].urls_text == f"{spreadsheets.A}\n{spreadsheets.B}", "the cell is kept as written"
+    assert rows[0].serial_text == "1."
+
+
+@pytest.mark.parametrize(
+    ("cell", "urls"),
+    [
+        (f"{A};{B}", (A, B)),
+        (f"{A} ; {B}", (A, B)),
+        (f"{A}\r\n{B}\r\n{C}", (A, B, C)),
+        (f"{A}\n\n{B}", (A, B)),
+        (f"{A}\t{B}", (A, B)),
+        (f"{A} {B}", (A, B)),
+        (f"{A},\n{B};\n{C}", (A, B, C)),
+        ("https://img.example.com/my photo.jpg", ("https://img.example.com/my%20photo.jpg",)),
+        ("https://img.example.com/a.jpg?name=my photo", ("https://img.example.com/a.jpg?name=my%20photo",)),
+        ("https://res.example.com/w_100,h_100/a.jpg", ("https://res.example.com/w_100,h_100/a.jpg",)),
+        ("https://img.example.com/a;v=2.jpg", ("https://img.example.com/a;v=2.jpg",)),
+        ("https://BÜCHER.example:8443/a.jpg", ("https://xn--bcher-kva.example:8443/a.jpg",)),
+        ("https://例え.テスト/a.jpg", ("https://xn--r8jz45g.xn--zckzah/a.jpg",)),
+        ("https://\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\u3002com/a.jpg", ("https://example.com/a.jpg",)),
+        ("https://straße.de/a.jpg", ("https://xn--strae-oqa.de/a.jpg",)),
+        ("https://my_cdn.bücher.example/a.jpg", ("https://my_cdn.xn--bcher-kva.example/a.jpg",)),
+    ],
+)
+def test_url_lists_as_people_write_them(cell: str, urls: tuple[str, ...]) -> None:
+    quoted = '"' + cell.replace('"', '""') + '"'
+    rows, reader = read(HEADER + f"1,SKU1,{quoted}\n")
+    assert reader.problems == []
+    assert rows[0].urls == urls
+    assert rows[0].urls_text == cell
+
+
+@pytest.mark.parametrize(
+    ("first_lines", "delimiter"),
+    [
+        ("sep=;\r\n", ";"),
+        ("sep=,\n", ","),
+        (";;\r\n\r\n", ";"),
+        ("Catalogue November\nTable 1\n", ";"),
+    ],
+)
+def test_what_comes_before_the_header(first_lines: str, delimiter: str) -> None:
+    header = HEADER.replace(",", delimiter)
+    rows, reader = read(first_lines + header + f"1{delimiter}SKU1{delimiter}{A}\n")
+    assert reader.problems == []
+    assert [r.line for r in rows] == [first_lines.count("\n") + 2]
+
+
+def test_only_two_title_lines_are_skipped() -> None:
+    problems = problems_of("One\nTwo\nThree\n" + HEADER + f"1,SKU1,{A}\n")
+    assert problems[0].message == "the column 'S. No.' is missing (the header has 'Three')"
+
+
+def test_other_columns_are_kept_in_order() -> None:
+    rows, reader = read(
+        "Notes,Input Image Urls,Product Name,,S. No.,Output Image Urls\n"
+        f'"a, b",{A},SKU1,,7,x\n,{B},SKU2,x,8,\n'
+    )
+    assert reader.problems == []
+    assert [(r.serial_number, r.product_name, r.urls, r.kept) for r in rows] == [
+        (7, "SKU1", (A,), ("a, b",)),
+        (8, "SKU2", (B,), ("", "x")),
+    ]
+    assert reader.columns == ("Notes", "Input Image Urls", "Product Name", "", "S. No.", "Output Image Urls")
+    assert kept_column_names(reader.columns) == ["Notes", "Column 4"]
+
+
+def test_empty_columns_and_short_rows_from_spreadsheets() -> None:
+    data = (
+        "S. No.,Product Name,Input Image Urls,Brand,,,\n"
+        f"1,a,{A},Acme,,,\n2,b,{B}\n3,c,{C},,,x,\n4,d,{A},,,,,,\n"
+    )
+    rows, reader = read(data)
+    assert reader.problems == []
+    assert [r.kept for r in rows] == [("Acme",), (), ("", "", "x"), ()]
+    assert reader.columns == ("S. No.", "Product Name", "Input Image Urls", "Brand", "", "")
+    _, reader = read(f"S. No.,Product Name,Input Image Urls,Brand,,\n1,a,{A},Acme,,\n")
+    assert reader.columns == ("S. No.", "Product Name", "Input Image Urls", "Brand")
+
+
 class TrickleStream(io.RawIOBase):
     """Hands over at most ``step`` bytes per read, to cut lines, CRLFs and characters anywhere."""
 
@@ -1010,6 +1103,41 @@ def test_formula_neutralisation_alters_only_serial_and_name_cells() -> None:
     text = written([ResultRow(row.serial_text, row.product_name, row.urls_text, [None, f"{B}.out"])])
     (_, cells) = list(csv.reader(io.StringIO(text, newline="")))
     assert cells == ["'\t1", "'=cmd|' /C calc'!A0", f" {A}, {B}", f",{B}.out"]
+
+
+@pytest.mark.parametrize("export", list(spreadsheets.EXPORTS.values()), ids=list(spreadsheets.EXPORTS))
+def test_result_csv_echoes_every_input_column_in_place(export: Any) -> None:
+    rows, reader = read(export(spreadsheets.catalogue()))
+    results = [
+        ResultRow(r.serial_text, r.product_name, r.urls_text, [f"{u}.out" for u in r.urls], r.kept)
+        for r in rows
+    ]
+    out = io.StringIO()
+    write_result_csv(results, out, reader.columns)
+    parsed = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    table = spreadsheets.catalogue()
+    assert parsed[0] == [*table[0], "Output Image Urls"]
+    assert [row[:5] for row in parsed[1:]] == [
+        [*row[:4], row[4]] if not row[1].startswith("=") else [row[0], "'" + row[1], *row[2:]]
+        for row in table[1:]
+    ]
+    assert [row[5] for row in parsed[1:]] == [",".join(f"{u}.out" for u in r.urls) for r in rows]
+
+
+def test_result_csv_header_uses_the_contract_names_and_drops_an_old_output_column() -> None:
+    columns = ("Notes", "input image URLs", "=Brand", "S.No.", "Output Image Urls", "Product Name")
+    out = io.StringIO()
+    write_result_csv([ResultRow("1", "SKU1", A, [B], ["n", "-5"])], out, columns)
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [
+        ["Notes", "Input Image Urls", "'=Brand", "S. No.", "Product Name", "Output Image Urls"],
+        ["n", A, "'-5", "1", "SKU1", B],
+    ]
+
+
+def test_result_csv_of_a_request_made_before_columns_were_kept() -> None:
+    out = io.StringIO()
+    write_result_csv([ResultRow("1", "SKU1", A, [B])], out, [])
+    assert out.getvalue().splitlines()[0] == ",".join(OUTPUT_COLUMNS)
 
 
 # -- fuzzing: nothing escapes the reader but rows and problems --------------------------------------
