@@ -8,7 +8,7 @@ import uuid
 
 from PIL import Image
 
-from tests import corpus
+from tests import corpus, spreadsheets
 from tests.support.imageserver import ImageServer
 from tests.support.stack import Stack
 
@@ -103,6 +103,36 @@ def test_upload_to_result_csv(stack: Stack, image_server: ImageServer) -> None:
                 assert len(fetched.data) < len(image_server.files["/" + input_url.split("/", 3)[3]].body)
             outputs_seen += 1
     assert outputs_seen == 5
+
+
+def test_a_spreadsheet_export_keeps_its_other_columns_in_the_result_csv(
+    stack: Stack, image_server: ImageServer
+) -> None:
+    """Excel in a semicolon locale: URLs on lines of their own and after a semicolon, a file name
+    with a space, Brand and Price columns; the result CSV echoes it all in place."""
+    prefix = uuid.uuid4().hex
+    a = image_server.add(f"{prefix}/a.jpg", photo((64, 48), "JPEG"))
+    b = image_server.add(f"{prefix}/b%20b.png", photo((30, 20), "PNG")).replace("%20", " ")
+    c = image_server.add(f"{prefix}/c.webp", photo((50, 32), "WEBP"))
+    d = image_server.add(f"{prefix}/d.jpg", photo((40, 40), "JPEG"))
+    table = spreadsheets.catalogue(a, b, c, d)
+
+    code, accepted = stack.upload(spreadsheets.excel_csv_utf8(table), filename="katalog.csv")
+    assert code == 202, accepted
+    status = stack.wait_complete(accepted["request_id"])
+    assert status["status"] == "completed", status["errors"]
+
+    result = stack.get(status["result_file"])
+    assert result.status == 200
+    rows = list(csv.reader(io.StringIO(result.data.decode(), newline="")))
+    assert rows[0] == [*table[0], "Output Image Urls"]
+    echoed = [[cell if not cell.startswith("=") else "'" + cell for cell in row] for row in table[1:]]
+    assert [row[:-1] for row in rows[1:]] == echoed, "every input column in place, cells as written"
+    for row, (_, urls, _) in zip(rows[1:], spreadsheets.read_as(a, b, c, d), strict=True):
+        outputs = row[-1].split(",")
+        assert len(outputs) == len(urls), row
+        for output_url in outputs:
+            assert stack.get(output_url).status == 200, output_url
 
 
 def test_status_for_unknown_and_malformed_ids(stack: Stack) -> None:
