@@ -76,13 +76,18 @@ def test_settling_twice_counts_once(request_pk: int, django_capture_on_commit_ca
     assert counters(request_pk) == (1, 0)
 
 
+def taken_over(image_id: int) -> tuple[services.ClaimedImage, services.ClaimedImage]:
+    """A first claim whose lease expired, and the second worker's claim that took the image over."""
+    stale = claim_one(image_id)
+    ProductImage.objects.filter(pk=image_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    return stale, claim_one(image_id)
+
+
 def test_a_stale_claim_cannot_settle_after_a_lease_expiry(
     request_pk: int, django_capture_on_commit_callbacks
 ) -> None:
     image_id = image_ids(request_pk)[0]
-    stale = claim_one(image_id)
-    ProductImage.objects.filter(pk=image_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    fresh = claim_one(image_id)
+    stale, fresh = taken_over(image_id)
     assert fresh.attempt == 2
     with django_capture_on_commit_callbacks(execute=False):
         services.settle([], [(stale, failure("the first worker woke up late"))], [])
@@ -95,10 +100,7 @@ def test_an_image_is_counted_processed_once_when_settled_not_when_made(
     request_pk: int, django_capture_on_commit_callbacks
 ) -> None:
     """A worker that lost its lease made an output too: only the holder's settlement counts."""
-    image_id = image_ids(request_pk)[0]
-    stale = claim_one(image_id)
-    ProductImage.objects.filter(pk=image_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    fresh = claim_one(image_id)
+    stale, fresh = taken_over(image_ids(request_pk)[0])
     before = metrics.IMAGES_PROCESSED._value.get()
     with django_capture_on_commit_callbacks(execute=True):
         services.settle([(fresh, output("x.jpg"))], [], [])
