@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,6 +121,8 @@ def explain(data: bytes, fmt: str, exc: BaseException) -> ImageRejected:
     if fmt == "GIF" and b"\x00\x00" in (data[6:8], data[8:10]):
         return _damaged(fmt, "its width or height is 0")
     if _pillow_says_truncated(exc):
+        return cut_off()
+    if fmt == "TIFF" and _tiff_directory_missing(data):
         return cut_off()
     if fmt == "TIFF" and isinstance(exc, (SyntaxError, UnidentifiedImageError)):
         return _tiff_layout(data) or _damaged(fmt, "its directory cannot be read")
@@ -328,6 +331,14 @@ def _tiff_fault(data: bytes) -> ImageRejected | None:
     return None
 
 
+def _tiff_directory_missing(data: bytes) -> bool:
+    """The first directory's offset points past the end: the end of the file, which holds it, is gone."""
+    if data[2:4] not in (b"*\x00", b"\x00*"):  # BigTIFF: not told
+        return False
+    offset = int.from_bytes(data[4:8], "little" if data[:2] == b"II" else "big")
+    return offset + 2 > len(data)
+
+
 def _tiff_layout(data: bytes) -> ImageRejected | None:
     """A TIFF Pillow would not open: its sample layout, in words."""
     tags = _first_ifd(data)
@@ -346,7 +357,9 @@ def _first_ifd(data: bytes) -> dict[int, object]:
         fp = io.BytesIO(data)
         ifd = TiffImagePlugin.ImageFileDirectory_v2(fp.read(8))
         fp.seek(ifd.next)
-        ifd.load(fp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data": what was read is used
+            ifd.load(fp)
         return dict(ifd)
     except Exception:  # a directory we cannot read is simply not described
         return {}
