@@ -177,6 +177,7 @@ class _CutOff(Exception):
 def png_chunks(data: bytes) -> Iterator[Chunk]:
     """The chunks after the signature; raises _CutOff when one runs past the end of the file."""
     pos = 8
+    view = memoryview(data)  # checksums over slices of it copy nothing
     while pos < len(data):
         if pos + 12 > len(data):
             raise _CutOff
@@ -186,7 +187,7 @@ def png_chunks(data: bytes) -> Iterator[Chunk]:
             raise _CutOff
         kind = data[pos + 4 : pos + 8]
         (crc,) = struct.unpack(">I", data[end - 4 : end])
-        yield Chunk(kind, pos, end, zlib.crc32(data[pos + 4 : end - 4]) == crc)
+        yield Chunk(kind, pos, end, zlib.crc32(view[pos + 4 : end - 4]) == crc)
         pos = end
         if kind == b"IEND":
             return
@@ -222,12 +223,14 @@ def png_fault(data: bytes) -> ImageRejected | None:  # noqa: PLR0911 - one answe
     idat = [chunk for chunk in chunks if chunk.kind == b"IDAT"]
     if not idat:
         return _damaged("PNG", "it has no image data (IDAT)")
-    stream = zlib.decompressobj()
+    # The start of the stream (64 KB of pixels) shows whether it is zlib at all; a small image's whole
+    # stream, its Adler-32 too. A fault further on is Pillow's to find as it decodes.
+    stream, decoded = zlib.decompressobj(), 0
     try:
         for chunk in idat:
-            stream.decompress(data[chunk.start + 8 : chunk.end - 4], 1 << 16)
-            if stream.unconsumed_tail:
-                break  # enough was decoded to know the stream starts right
+            decoded += len(stream.decompress(memoryview(data)[chunk.start + 8 : chunk.end - 4], 1 << 16))
+            if decoded >= 1 << 16 or stream.unconsumed_tail:
+                break
     except zlib.error:
         return _damaged("PNG", "its compressed image data is corrupt")
     return None
