@@ -34,7 +34,7 @@ from sansio.imagefaults import (
 )
 from sansio.reasons import Reason
 
-__all__ = ["ImageRejected", "TransformOptions", "TransformResult", "transform"]
+__all__ = ["EncodeFailed", "ImageRejected", "TransformOptions", "TransformResult", "transform"]
 
 OUTPUT_FORMATS = ("original", "jpeg", "png", "webp", "avif")
 # What Pillow may open a file as, by the format its first bytes name (an MPO starts as a JPEG).
@@ -76,6 +76,10 @@ PNG_COMPRESS_LEVEL = 3
 WEBP_METHOD = 0
 
 
+class EncodeFailed(RuntimeError):
+    """The input was read, but its output could not be written: our fault, not the file's (internal)."""
+
+
 @dataclass(frozen=True)
 class TransformOptions:
     scale: float = 0.5
@@ -110,9 +114,9 @@ def transform(data: bytes, options: TransformOptions = TransformOptions()) -> Tr
             raise fault
     try:
         return _transform_as(data, fmt, options)
-    except ImageRejected:
+    except (ImageRejected, EncodeFailed):
         raise
-    except Exception as exc:
+    except Exception as exc:  # decoding failed: what is wrong with the file is told below
         failure = exc
     if fmt == "PNG":  # as libpng: damaged or malformed metadata is dropped, the picture kept
         for keep_sound in (True, False):
@@ -121,7 +125,7 @@ def transform(data: bytes, options: TransformOptions = TransformOptions()) -> Tr
                 continue
             try:
                 return _transform_as(repaired, fmt, options)
-            except ImageRejected:
+            except (ImageRejected, EncodeFailed):
                 raise
             except Exception:  # noqa: S112  # the original failure explains it best
                 continue
@@ -208,7 +212,10 @@ def _transform_open(im: Image.Image, input_format: str, options: TransformOption
         frame = frame.reduce(2) if exact_half else frame.resize(stored, Image.Resampling.LANCZOS)
     if orientation in _TRANSPOSE:  # orient the small image, not the large one
         frame = frame.transpose(_TRANSPOSE[orientation])
-    data = _encode(frame, out_format, options, icc)
+    try:
+        data = _encode(frame, out_format, options, icc)
+    except Exception as exc:
+        raise EncodeFailed(f"the {out_format} output could not be encoded") from exc
     ext, content_type = _EXTENSIONS[out_format]
     return TransformResult(data, out_format, ext, content_type, *frame.size, input_format, in_w, in_h)
 
@@ -396,6 +403,9 @@ def _animated(
     else:
         save["quality"] = options.quality
         save["method"] = WEBP_METHOD
-    frames[0].save(buf, out_format, **save)
+    try:
+        frames[0].save(buf, out_format, **save)
+    except Exception as exc:
+        raise EncodeFailed(f"the animated {out_format} output could not be encoded") from exc
     ext, content_type = _EXTENSIONS[out_format]
     return TransformResult(buf.getvalue(), out_format, ext, content_type, *target, input_format, *im.size)

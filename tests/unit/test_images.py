@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
+from sansio import images
 from sansio.images import ImageRejected, TransformOptions, transform
 from sansio.reasons import Reason
 from tests import corpus
@@ -190,3 +191,14 @@ def test_any_size_mode_and_scale_gives_the_rounded_size(
     result = transform(corpus.encode(image, fmt), TransformOptions(scale=scale))
     expected = (max(1, round(width * scale)), max(1, round(height * scale)))
     assert opened(result.data).size == expected
+
+
+def test_an_encoder_failure_is_ours_not_the_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input was fine: no reason code about the file, the service reports an internal error."""
+
+    def broken(*args: object) -> bytes:
+        raise OSError("encoder error -9")
+
+    monkeypatch.setattr(images, "_encode", broken)
+    with pytest.raises(images.EncodeFailed):
+        transform(corpus.jpeg((64, 48)))
