@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck bench lock clean migrate browser
+.PHONY: run test lint typecheck bench lock clean migrate browser encoders
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
@@ -28,7 +28,7 @@ run: migrate
 	APP_ENV=$${APP_ENV:-development} $(BIN)/python manage.py runstack
 
 ## make test: lint, type-check, then the whole test suite.
-test: $(DEV_STAMP) browser lint typecheck
+test: $(DEV_STAMP) browser encoders lint typecheck
 	APP_ENV=development $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The browser test drives Debian's Chromium; install it where we may (root with apt), else it skips.
@@ -36,6 +36,15 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
 		echo "chromium is not installed and cannot be installed here: the browser test will be skipped"
+
+# tests/unit/test_encoders.py makes files with other real encoders; install them where we may (root
+# with apt, once: afterwards this is a lookup), else those tests skip, naming the missing tool.
+ENCODERS := cjpeg:libjpeg-turbo-progs cwebp:webp avifenc:libavif-bin tiffcp:libtiff-tools vips:libvips-tools convert:imagemagick
+encoders:
+	@missing=$$(for pair in $(ENCODERS); do command -v $${pair%%:*} >/dev/null 2>&1 || echo $${pair#*:}; done); \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } ; } || \
+		echo "not installed and cannot be installed here: $$missing; the tests that need them will be skipped"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 
 from catalog.models import OutputFormat, RequestStatus
+from sansio.reasons import Reason
 
 if TYPE_CHECKING:
     _Serializer = serializers.Serializer[dict[str, Any]]
@@ -74,6 +75,11 @@ class ImageError(_Serializer):
     url = serializers.URLField()
     position = serializers.IntegerField(help_text="1-based place of the URL in its product's cell.")
     message = serializers.CharField()
+    code = serializers.ChoiceField(
+        choices=[reason.value for reason in Reason],
+        allow_null=True,
+        help_text="Why, as a fixed code (see the README's reasons); null for failures recorded before codes.",
+    )
 
 
 class Options(_Serializer):

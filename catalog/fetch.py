@@ -50,6 +50,7 @@ from urllib3.exceptions import (
 from urllib3.response import BaseHTTPResponse, HTTPResponse
 
 from sansio.addresses import IPAddress, IPNetwork, forbidden_reason, ip_from_host, parse_networks
+from sansio.reasons import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +64,25 @@ _CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 class FetchError(Exception):
     """A download that did not give an image; ``str(exc)`` is shown to the user.
 
-    ``retryable`` says whether trying again later may succeed (timeouts, 5xx, connection errors).
+    ``code`` says why, from the fixed vocabulary (sansio/reasons.py); ``retryable`` whether trying
+    again later may succeed (timeouts, 5xx, connection errors).
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, code: Reason, retryable: bool = False) -> None:
         super().__init__(message)
+        self.code = code
         self.retryable = retryable
 
 
 class _Refused(FetchError):
     """The policy said no (scheme, host, address): never retryable."""
 
-    def __init__(self, message: str, redirect_from: _Target | None = None) -> None:
+    def __init__(
+        self, message: str, redirect_from: _Target | None = None, *, code: Reason = Reason.BLOCKED
+    ) -> None:
         if redirect_from is not None:
             message = f"redirect from {redirect_from.host} refused: {message}"
-        super().__init__(message, retryable=False)
+        super().__init__(message, code=code, retryable=False)
 
 
 class _Unreachable(FetchError):
@@ -279,17 +284,17 @@ def _parse(url: str, redirect_from: _Target | None = None) -> _Target:
     try:
         parsed = urllib3.util.parse_url(url.strip())
     except (LocationParseError, ValueError):
-        raise _Refused(f"not a valid URL: {url[:200]}", redirect_from) from None
+        raise _Refused(f"not a valid URL: {url[:200]}", redirect_from, code=Reason.BAD_URL) from None
     scheme = (parsed.scheme or "").lower()
     if scheme not in _DEFAULT_PORTS:
         message = f"only http and https URLs can be fetched, not {scheme or 'this'}: {url[:200]}"
-        raise _Refused(message, redirect_from)
+        raise _Refused(message, redirect_from, code=Reason.BAD_URL)
     host = (parsed.host or "").lower()
     if not host or any(c.isspace() or ord(c) < 0x20 for c in host):
-        raise _Refused(f"URL has no valid host: {url[:200]}", redirect_from)
+        raise _Refused(f"URL has no valid host: {url[:200]}", redirect_from, code=Reason.BAD_URL)
     port = parsed.port or _DEFAULT_PORTS[scheme]
     if not 0 < port < 65536:
-        raise _Refused(f"URL has an invalid port: {url[:200]}", redirect_from)
+        raise _Refused(f"URL has an invalid port: {url[:200]}", redirect_from, code=Reason.BAD_URL)
     bare = host[1:-1] if host.startswith("[") else host
     shown = f"[{bare}]" if ":" in bare else bare
     host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
@@ -307,7 +312,9 @@ def _size(n: int) -> str:
 
 def _too_slow(target: _Target, deadline: _Deadline) -> FetchError:
     return FetchError(
-        f"download from {target.host} took longer than {_seconds(deadline.seconds)}", retryable=True
+        f"download from {target.host} took longer than {_seconds(deadline.seconds)}",
+        code=Reason.TIMEOUT,
+        retryable=True,
     )
 
 
@@ -452,14 +459,17 @@ class Fetcher:
             except _Refused as exc:
                 if previous is None:
                     raise
-                raise _Refused(str(exc), redirect_from=previous) from None
+                raise _Refused(str(exc), redirect_from=previous, code=exc.code) from None
             trail.via = str(ip)
             location = resp.headers.get("Location")
             if not (call.follow and resp.status in _REDIRECTS and location):
                 break
             self._discard(resp, deadline)
             if trail.redirects >= self.limits.max_redirects:
-                raise FetchError(f"more than {self.limits.max_redirects} redirects from {trail.first_host}")
+                raise FetchError(
+                    f"more than {self.limits.max_redirects} redirects from {trail.first_host}",
+                    code=Reason.TOO_MANY_REDIRECTS,
+                )
             trail.redirects += 1
             previous, target = target, _parse(urljoin(target.url, location.strip()), redirect_from=target)
             if (target.scheme, target.host, target.port) != (previous.scheme, previous.host, previous.port):
@@ -480,16 +490,17 @@ class Fetcher:
     def _check_image(self, resp: BaseHTTPResponse, target: _Target) -> None:
         if resp.status != 200:
             retryable = resp.status >= 500 or resp.status in _RETRYABLE_STATUS
-            raise FetchError(f"HTTP {resp.status} from {target.host}", retryable=retryable)
+            code = Reason.NOT_FOUND if resp.status in (404, 410) else Reason.HTTP_ERROR
+            raise FetchError(f"HTTP {resp.status} from {target.host}", code=code, retryable=retryable)
         media_type = _media_type(resp.headers.get("Content-Type"))
         if not media_type:
             if self.limits.allow_missing_content_type:
                 return
-            raise FetchError(f"{target.host} sent no Content-Type, not an image")
+            raise FetchError(f"{target.host} sent no Content-Type, not an image", code=Reason.NOT_AN_IMAGE)
         for allowed in self.limits.allowed_content_types:
             if media_type == allowed or (allowed.endswith("/*") and media_type.startswith(allowed[:-1])):
                 return
-        raise FetchError(f"{target.host} sent {media_type}, not an image")
+        raise FetchError(f"{target.host} sent {media_type}, not an image", code=Reason.NOT_AN_IMAGE)
 
     # --- addresses ---------------------------------------------------------------------------------
 
@@ -498,7 +509,7 @@ class Fetcher:
         try:
             literal = ip_from_host(target.host)
         except ValueError:
-            raise _Refused(f"URL has no valid host: {target.url[:200]}") from None
+            raise _Refused(f"URL has no valid host: {target.url[:200]}", code=Reason.BAD_URL) from None
         if literal is not None:
             reason = forbidden_reason(literal, self._allowed)
             if reason is not None:
@@ -526,14 +537,20 @@ class Fetcher:
             infos = future.result(timeout=wait)
         except FutureTimeout:
             future.cancel()
-            raise FetchError(f"could not resolve {target.host} in {_seconds(wait)}", retryable=True) from None
+            raise FetchError(
+                f"could not resolve {target.host} in {_seconds(wait)}", code=Reason.TIMEOUT, retryable=True
+            ) from None
         except socket.gaierror as exc:
             permanent = exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
-            raise FetchError(f"could not resolve {target.host}", retryable=not permanent) from None
+            raise FetchError(
+                f"could not resolve {target.host}", code=Reason.UNREACHABLE, retryable=not permanent
+            ) from None
         except (UnicodeError, ValueError):
-            raise _Refused(f"URL has no valid host: {target.url[:200]}") from None
+            raise _Refused(f"URL has no valid host: {target.url[:200]}", code=Reason.BAD_URL) from None
         except OSError as exc:
-            raise FetchError(f"could not resolve {target.host}: {exc}", retryable=True) from None
+            raise FetchError(
+                f"could not resolve {target.host}: {exc}", code=Reason.UNREACHABLE, retryable=True
+            ) from None
         addresses: list[IPAddress] = []
         for info in infos:
             raw = str(info[4][0])
@@ -546,7 +563,7 @@ class Fetcher:
             if ip not in addresses:
                 addresses.append(ip)
         if not addresses:
-            raise FetchError(f"could not resolve {target.host}")
+            raise FetchError(f"could not resolve {target.host}", code=Reason.UNREACHABLE)
         return tuple(addresses)
 
     # --- the wire -----------------------------------------------------------------------------------
@@ -618,7 +635,8 @@ class Fetcher:
         declared = int(header) if header.isdigit() else None
         if declared is not None and declared > limit:
             raise FetchError(
-                f"download from {target.host} exceeded {_size(limit)} limit ({_size(declared)} announced)"
+                f"download from {target.host} exceeded {_size(limit)} limit ({_size(declared)} announced)",
+                code=Reason.TOO_LARGE,
             )
         # A body of known length, not encoded, is read in one call (the receive loop runs in C); its
         # length was checked against the cap above. Any other body is counted as it comes.
@@ -636,12 +654,15 @@ class Fetcher:
         except OSError as exc:  # a socket error http.client did not wrap
             if deadline.passed():
                 raise _too_slow(target, deadline) from None
-            raise FetchError(f"connection to {target.host} broke: {exc}", retryable=True) from None
+            raise FetchError(
+                f"connection to {target.host} broke: {exc}", code=Reason.UNREACHABLE, retryable=True
+            ) from None
         if deadline.expired:  # the watchdog's shutdown can look like a clean end of a body
             raise _too_slow(target, deadline)
         if announced and len(data) != announced:
             raise FetchError(
                 f"connection to {target.host} broke after {_size(len(data))} of {_size(announced)}",
+                code=Reason.UNREACHABLE,
                 retryable=True,
             )
         return data
@@ -656,7 +677,10 @@ class Fetcher:
                 return b"".join(chunks)
             total += len(chunk)
             if total > self.limits.max_bytes:
-                raise FetchError(f"download from {target.host} exceeded {_size(self.limits.max_bytes)} limit")
+                raise FetchError(
+                    f"download from {target.host} exceeded {_size(self.limits.max_bytes)} limit",
+                    code=Reason.TOO_LARGE,
+                )
             chunks.append(chunk)
 
     def _arm(self, target: _Target, deadline: _Deadline) -> None:
@@ -674,25 +698,39 @@ class Fetcher:
         if isinstance(exc, NewConnectionError):  # a subclass of ConnectTimeoutError in urllib3 2
             cause = exc.__context__ or exc.__cause__
             why = cause.strerror if isinstance(cause, OSError) and cause.strerror else "connection failed"
-            error = _Unreachable(f"could not connect to {host}: {why.lower()}", retryable=True)
+            error = _Unreachable(
+                f"could not connect to {host}: {why.lower()}", code=Reason.UNREACHABLE, retryable=True
+            )
         elif isinstance(exc, ConnectTimeoutError):
             error = _Unreachable(
-                f"could not connect to {host} in {_seconds(self.limits.connect_timeout)}", retryable=True
+                f"could not connect to {host} in {_seconds(self.limits.connect_timeout)}",
+                code=Reason.TIMEOUT,
+                retryable=True,
             )
         elif isinstance(exc, ReadTimeoutError):
             error = FetchError(
-                f"{host} sent nothing for {_seconds(self.limits.read_timeout)}", retryable=True
+                f"{host} sent nothing for {_seconds(self.limits.read_timeout)}",
+                code=Reason.TIMEOUT,
+                retryable=True,
             )
         elif isinstance(exc, DecodeError):
-            error = FetchError(f"{host} sent a body its Content-Encoding does not describe")
+            error = FetchError(
+                f"{host} sent a body its Content-Encoding does not describe", code=Reason.HTTP_ERROR
+            )
         elif isinstance(exc, SSLError):
             text = str(exc)
             if "CERTIFICATE_VERIFY_FAILED" in text or "hostname" in text.lower():
-                error = FetchError(f"TLS certificate of {host} could not be verified")
+                error = FetchError(
+                    f"TLS certificate of {host} could not be verified", code=Reason.UNREACHABLE
+                )
             else:
-                error = FetchError(f"TLS handshake with {host} failed", retryable=True)
+                error = FetchError(
+                    f"TLS handshake with {host} failed", code=Reason.UNREACHABLE, retryable=True
+                )
         else:
-            error = FetchError(f"connection to {host} broke: {type(exc).__name__}", retryable=True)
+            error = FetchError(
+                f"connection to {host} broke: {type(exc).__name__}", code=Reason.UNREACHABLE, retryable=True
+            )
         return error
 
     def _release(self, resp: BaseHTTPResponse, deadline: _Deadline) -> None:

@@ -143,6 +143,9 @@ class ProductImage(models.Model):
     output_file = models.CharField(max_length=512, blank=True, help_text="Storage name of the output image.")
     output_format = models.CharField(max_length=16, blank=True)
     error = models.TextField(blank=True)
+    error_code = models.CharField(
+        max_length=32, blank=True, db_default="", help_text="Why it failed: a code of sansio/reasons.py."
+    )
     input_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     output_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     input_width = models.PositiveIntegerField(null=True, blank=True)

@@ -59,7 +59,9 @@ def image_errors(request: ProcessingRequest, limit: int = MAX_ERRORS_SHOWN) -> l
     failed = (
         ProductImage.objects.filter(request=request, status=ImageStatus.FAILED)
         .order_by("product__line", "position")
-        .values("product__line", "product__serial_number", "input_url", "error", "position")[:limit]
+        .values("product__line", "product__serial_number", "input_url", "error", "error_code", "position")[
+            :limit
+        ]
     )
     return [
         {
@@ -68,6 +70,7 @@ def image_errors(request: ProcessingRequest, limit: int = MAX_ERRORS_SHOWN) -> l
             "url": row["input_url"],
             "position": row["position"] + 1,
             "message": row["error"],
+            "code": row["error_code"] or None,  # None: failed before failures carried a code
         }
         for row in failed
     ]

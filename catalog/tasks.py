@@ -20,6 +20,7 @@ from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import ProcessingRequest, WebhookDelivery
+from sansio.reasons import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def _produce(claimed: services.ClaimedImage) -> Outcome:
         return exc
     except Exception:
         logger.exception("unexpected error processing image %s", claimed.image.pk)
-        return services.ImageFailed("internal error while processing the image", retryable=True)
+        return services.ImageFailed.internal()
 
 
 @shared_task(name="catalog.tasks.process_images", ignore_result=True)
@@ -99,14 +100,15 @@ def process_images(image_ids: list[int]) -> None:
             futures = [_threads().submit(contextvars.copy_context().run, _produce, c) for c in claims]
             outcomes = [future.result() for future in futures]
         except SoftTimeLimitExceeded:
-            services.settle([], [], [(claimed, "processing took too long") for claimed in claims])
+            too_long = services.ImageFailed("processing took too long", code=Reason.TIMEOUT, retryable=True)
+            services.settle([], [], [(claimed, too_long) for claimed in claims])
             raise
         done = [(c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageOutput)]
         errors = [
             (c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageFailed)
         ]
-        failed = [(c, str(error)) for c, error in errors if not error.retryable]
-        retry = [(c, str(error)) for c, error in errors if error.retryable]
+        failed = [(c, error) for c, error in errors if not error.retryable]
+        retry = [(c, error) for c, error in errors if error.retryable]
         for claimed in services.settle(done, failed, retry):
             process_images.apply_async(([claimed.image.pk],), countdown=_backoff_seconds(claimed.attempt))
 

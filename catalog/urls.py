@@ -2,11 +2,11 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, path, re_path
 from django.views.static import serve
 
-from catalog import api, health, metrics, views
+from catalog import api, health, metrics_http, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("metrics", metrics_http.metrics_view, name="metrics"),
     path("api/upload/", api.UploadView.as_view(), name="api-upload"),
     path("api/status/", api.StatusView.as_view(), name="api-status"),
     path("", views.upload, name="upload"),

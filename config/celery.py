@@ -56,6 +56,6 @@ def _tune_malloc() -> None:
 @worker_ready.connect
 def _serve_metrics(**kwargs: Any) -> None:
     # Imported here: catalog needs Django's apps loaded, which they are once the worker is ready.
-    from catalog.metrics import serve_worker_metrics  # noqa: PLC0415
+    from catalog.metrics_http import serve_worker_metrics  # noqa: PLC0415
 
     serve_worker_metrics()

@@ -5,21 +5,43 @@ Decode (header checked first: pixel and frame caps), apply EXIF orientation, sca
   LANCZOS resize to the rounded target; other inputs use ``reduce`` when the scale is exactly 1/2.
 - ``original`` keeps JPEG, PNG, WebP and GIF; anything else becomes PNG (transparency) or JPEG.
 - Transparency is kept where the output has it, flattened onto ``background`` for JPEG.
-- Animated GIF/WebP: every frame resized, durations and loop kept, up to ``max_frames``.
+- Animated GIF, WebP and PNG (APNG): every frame resized, durations and loop count kept, up to
+  ``max_frames``, when the output can animate (GIF, WebP, PNG); otherwise the first frame. Multi-page
+  TIFF, animated AVIF and MPO give their first image.
 - PNG is lossless: ``quality`` does not apply to it (Pillow ignores it there too).
+- A file that cannot be processed raises ImageRejected with a reason code and a plain message
+  (sansio/imagefaults.py says what is wrong); Pillow's own text never reaches the user.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageCms, ImageSequence
+from PIL import Image, ImageCms, ImageMath, ImageSequence
+
+from sansio.imagefaults import (
+    ImageRejected,
+    avif_size,
+    explain,
+    not_readable,
+    png_fault,
+    png_without_metadata,
+    sniff,
+)
+from sansio.reasons import Reason
+
+__all__ = ["EncodeFailed", "ImageRejected", "TransformOptions", "TransformResult", "transform"]
 
 OUTPUT_FORMATS = ("original", "jpeg", "png", "webp", "avif")
-INPUT_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "MPO"]
+# What Pillow may open a file as, by the format its first bytes name (an MPO starts as a JPEG).
+_PILLOW_FORMATS = {fmt: [fmt] for fmt in ("PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")} | {
+    "JPEG": ["JPEG", "MPO"]
+}
+_ANIMATED = {"GIF", "WEBP", "PNG"}  # inputs whose frames are an animation, and outputs that can play one
 _KEPT = {"JPEG", "PNG", "WEBP", "GIF"}
 _BY_OPTION = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
 _EXTENSIONS = {
@@ -54,8 +76,8 @@ PNG_COMPRESS_LEVEL = 3
 WEBP_METHOD = 0
 
 
-class ImageRejected(ValueError):
-    """The input is not an image we can or will process; the message is shown to the user."""
+class EncodeFailed(RuntimeError):
+    """The input was read, but its output could not be written: our fault, not the file's (internal)."""
 
 
 @dataclass(frozen=True)
@@ -82,54 +104,126 @@ class TransformResult:
 
 
 def transform(data: bytes, options: TransformOptions = TransformOptions()) -> TransformResult:
+    """The output for ``data``; ImageRejected (with a reason code) when it cannot be made."""
+    fmt = sniff(data)
+    if fmt is None:
+        raise not_readable(data)
+    if fmt == "PNG":  # Pillow checks no checksum of the image data: a damaged PNG must not pass
+        fault = png_fault(data)
+        if fault is not None:
+            raise fault
+    try:
+        return _transform_as(data, fmt, options)
+    except (ImageRejected, EncodeFailed):
+        raise
+    except Exception as exc:  # decoding failed: what is wrong with the file is told below
+        failure = exc
+    if fmt == "PNG":  # as libpng: damaged or malformed metadata is dropped, the picture kept
+        for keep_sound in (True, False):
+            repaired = png_without_metadata(data, keep_sound=keep_sound)
+            if repaired is None:
+                continue
+            try:
+                return _transform_as(repaired, fmt, options)
+            except (ImageRejected, EncodeFailed):
+                raise
+            except Exception:  # noqa: S112  # the original failure explains it best
+                continue
+    if fmt == "AVIF" and (size := avif_size(data)) is not None:
+        _check_pixels(size, options)  # libavif refuses sizes over its own limit without saying so
+    raise explain(data, fmt, failure) from failure
+
+
+def _transform_as(data: bytes, fmt: str, options: TransformOptions) -> TransformResult:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the EXIF is not used
         try:
-            im = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRejected(f"image is too large to decode safely: {exc}") from None
-        except Exception as exc:
-            raise ImageRejected(
-                "not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF)"
-            ) from exc
+            im = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[fmt])
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            _check_pixels(_size_unchecked(data, fmt), options)
+            raise ImageRejected(Reason.IMAGE_TOO_LARGE, "image is too large to decode safely") from None
         with im:
-            return _transform_open(im, options)
+            return _transform_open(im, fmt, options)
 
 
-def _transform_open(im: Image.Image, options: TransformOptions) -> TransformResult:
-    input_format = "JPEG" if im.format == "MPO" else (im.format or "UNKNOWN")
-    in_w, in_h = im.size
-    megapixels = in_w * in_h
-    if megapixels > options.max_pixels:
-        limit = f"{options.max_pixels / 1e6:g} MP"
-        raise ImageRejected(f"image is {in_w}x{in_h} = {megapixels / 1e6:.0f} MP, over the {limit} limit")
-    frames = getattr(im, "n_frames", 1)
-    if frames > options.max_frames:
-        raise ImageRejected(f"image has {frames} frames, over the {options.max_frames} frame limit")
-    out_format = _output_format(im, input_format, options.output_format)
-    animated = frames > 1 and out_format in ("GIF", "WEBP") and input_format in ("GIF", "WEBP")
+def _size_unchecked(data: bytes, fmt: str) -> tuple[int, int]:
+    """The size a header states, read without Pillow's bomb check (Image.open's), to name it."""
+    if fmt == "GIF":  # the logical screen, before Pillow reads any frame
+        width, height = struct.unpack("<HH", data[6:10])
+        return width, height
+    opener = Image.OPEN[fmt][0]
     try:
-        if animated:
-            return _animated(im, input_format, out_format, options)
-        orientation = im.getexif().get(0x0112, 1)
-        target = _target_size(im.size, orientation, options.scale)
-        stored = target if orientation not in (5, 6, 7, 8) else (target[1], target[0])
-        if input_format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
-            im.draft(im.mode, stored)  # libjpeg decodes at the smallest DCT scale still >= stored
-        im.load()
-        frame, icc = _to_working_mode(im, im.info.get("icc_profile"))
-        if frame.size != stored:
-            exact_half = frame.width == stored[0] * 2 and frame.height == stored[1] * 2
-            frame = frame.reduce(2) if exact_half else frame.resize(stored, Image.Resampling.LANCZOS)
-        if orientation in _TRANSPOSE:  # orient the small image, not the large one
-            frame = frame.transpose(_TRANSPOSE[orientation])
-    except ImageRejected:
-        raise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = opener(io.BytesIO(data))  # type: ignore[call-arg]  # every plugin class takes a file
+    except Exception:  # then the size is not named
+        return (0, 0)
+    return im.size
+
+
+def _check_pixels(size: tuple[int, int], options: TransformOptions) -> None:
+    width, height = size
+    if width * height > options.max_pixels:
+        limit = f"{options.max_pixels / 1e6:g} MP"
+        raise ImageRejected(
+            Reason.IMAGE_TOO_LARGE,
+            f"image is {width}x{height} = {width * height / 1e6:.0f} MP, over the {limit} limit",
+        )
+
+
+def _orientation(im: Image.Image, fmt: str) -> int:
+    """The EXIF orientation still to apply: none for TIFF (Pillow applies it on load), and none
+    when the EXIF cannot be read (a malformed EXIF chunk does not make the picture unusable)."""
+    if fmt == "TIFF":
+        return 1
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # Pillow raises many kinds at a malformed EXIF block
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _transform_open(im: Image.Image, input_format: str, options: TransformOptions) -> TransformResult:
+    in_w, in_h = im.size
+    _check_pixels(im.size, options)
+    out_format = _output_format(im, input_format, options.output_format)
+    frames = getattr(im, "n_frames", 1) if input_format in _ANIMATED else 1
+    if frames > 1 and out_format in _ANIMATED:
+        if frames > options.max_frames:
+            raise ImageRejected(
+                Reason.IMAGE_TOO_LARGE,
+                f"image has {frames} frames, over the {options.max_frames} frame limit",
+            )
+        return _animated(im, input_format, out_format, options)
+    orientation = _orientation(im, input_format)
+    target = _target_size(im.size, orientation, options.scale)
+    stored = target if orientation not in (5, 6, 7, 8) else (target[1], target[0])
+    if input_format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
+        im.draft(im.mode, stored)  # libjpeg decodes at the smallest DCT scale still >= stored
+    im.load()
+    if im.mode == "La" and _planar(im):
+        raise ImageRejected(
+            Reason.UNSUPPORTED, "a TIFF of grey and premultiplied alpha in separate planes: not supported"
+        )
+    frame, icc = _to_working_mode(im, im.info.get("icc_profile"))
+    if frame.size != stored:
+        exact_half = frame.width == stored[0] * 2 and frame.height == stored[1] * 2
+        frame = frame.reduce(2) if exact_half else frame.resize(stored, Image.Resampling.LANCZOS)
+    if orientation in _TRANSPOSE:  # orient the small image, not the large one
+        frame = frame.transpose(_TRANSPOSE[orientation])
+    try:
+        data = _encode(frame, out_format, options, icc)
     except Exception as exc:
-        raise ImageRejected(f"the image could not be decoded ({type(exc).__name__}: {exc})") from exc
-    data = _encode(frame, out_format, options, icc)
+        raise EncodeFailed(f"the {out_format} output could not be encoded") from exc
     ext, content_type = _EXTENSIONS[out_format]
     return TransformResult(data, out_format, ext, content_type, *frame.size, input_format, in_w, in_h)
+
+
+def _planar(im: Image.Image) -> bool:
+    """A TIFF whose samples are stored in separate planes (Pillow misreads grey+alpha ones)."""
+    tags = getattr(im, "tag_v2", None)
+    return tags is not None and tags.get(284, 1) == 2
 
 
 def _target_size(size: tuple[int, int], orientation: int, scale: float) -> tuple[int, int]:
@@ -139,36 +233,87 @@ def _target_size(size: tuple[int, int], orientation: int, scale: float) -> tuple
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def _has_alpha(im: Image.Image) -> bool:
-    return im.mode in ("RGBA", "LA", "PA") or (im.mode in ("P", "L", "RGB") and "transparency" in im.info)
-
-
 def _output_format(im: Image.Image, input_format: str, option: str) -> str:
     if option != "original":
         return _BY_OPTION[option]
     if input_format in _KEPT:
         return input_format
-    return "PNG" if _has_alpha(im) else "JPEG"
+    return "PNG" if im.has_transparency_data else "JPEG"
 
 
-def _to_working_mode(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+def _to_working_mode(  # noqa: PLR0911 - one answer per kind of mode
+    im: Image.Image, icc: bytes | None
+) -> tuple[Image.Image, bytes | None]:
     """A mode that resizes without artefacts, and the ICC profile that then describes its pixels.
 
-    Palettes become RGB(A) (a palette resizes by nearest neighbour), 16-bit greyscale is scaled to
-    8 bits (a plain convert clips it to white), and CMYK goes to sRGB through its own profile with
-    a colour-managed transform (a plain convert shifts colours), after which the profile is sRGB.
+    - Palettes and colour-keyed grey or RGB become RGBA (a palette resizes by nearest neighbour; a
+      colour key would blur into its neighbours), keeping exactly the keyed pixels transparent.
+    - Samples wider than 8 bits are mapped to 8 (a plain convert clips them): unsigned integers by
+      their bit depth, floats in 0..1 as 0 = black and 1 = white, other floats and signed integers
+      stretched from their own minimum to maximum (they have no black or white of their own).
+    - CMYK goes to sRGB through its own profile with a colour-managed transform (a plain convert
+      shifts colours), after which the profile is sRGB. Premultiplied alpha is un-premultiplied.
     """
-    if im.mode in ("RGB", "RGBA", "L", "LA"):
+    mode = im.mode
+    if mode in ("RGBA", "LA") or (mode in ("RGB", "L") and "transparency" not in im.info):
         return im, icc
-    if im.mode == "P" or (im.mode in ("L", "RGB") and "transparency" in im.info):
-        return im.convert("RGBA"), icc
-    if im.mode.startswith("I;16") or im.mode == "I":
-        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L"), icc
-    if im.mode == "CMYK":
+    if mode in ("P", "PA", "L", "RGB", "1"):
+        return im.convert("RGBA" if im.has_transparency_data else "RGB"), icc
+    if mode.startswith("I") or mode == "F":
+        grey = _to_8_bits(im)
+        key = im.info.get("transparency")
+        if isinstance(key, int):
+            alpha = ImageMath.lambda_eval(lambda args: args["im"] != key, im=im.convert("I"))
+            return Image.merge("LA", (grey, alpha.point(lambda v: v * 255).convert("L"))), icc
+        return grey, icc
+    if mode == "CMYK":
         if icc:
             return _cmyk_to_srgb(im, icc), _srgb_profile()
         return im.convert("RGB"), None
-    return im.convert("RGBA" if "A" in im.getbands() else "RGB"), None
+    return im.convert("RGBA" if im.has_transparency_data else "RGB"), None
+
+
+def _to_8_bits(im: Image.Image) -> Image.Image:
+    """One band of wide samples as 8-bit grey (see _to_working_mode for the mapping)."""
+    bits = _bits(im)
+    if im.mode == "F":
+        wide = im
+        low, high = _extrema(wide)
+        if low >= 0 and high <= 1:
+            return wide.point(lambda v: v * 255).convert("L")
+    else:
+        wide = im.convert("I")
+        if bits is not None and not _signed(im):
+            scale = 255 / ((1 << bits) - 1)
+            return wide.point(lambda v: v * scale).convert("L")
+        low, high = _extrema(wide)
+    scale = 255 / (float(high - low) or 1.0)
+    offset = -float(low) * scale
+    return wide.point(lambda v: v * scale + offset).convert("L")
+
+
+def _extrema(im: Image.Image) -> tuple[float, float]:
+    low, high = im.getextrema()  # one band: two numbers
+    assert isinstance(low, (int, float)) and isinstance(high, (int, float))
+    return low, high
+
+
+def _bits(im: Image.Image) -> int | None:
+    """Bits per sample as the file states them (a 12-bit TIFF comes as 16-bit samples)."""
+    tags = getattr(im, "tag_v2", None)
+    stated = tags.get(258) if tags is not None else None
+    if isinstance(stated, tuple) and stated:
+        stated = stated[0]
+    if isinstance(stated, int) and 1 <= stated <= 32:
+        return stated
+    return 16 if im.mode.startswith("I;16") else None
+
+
+def _signed(im: Image.Image) -> bool:
+    tags = getattr(im, "tag_v2", None)
+    sample_format = tags.get(339, (1,)) if tags is not None else (1,)
+    first = sample_format[0] if isinstance(sample_format, tuple) and sample_format else sample_format
+    return im.mode.endswith("S") or first == 2
 
 
 @functools.cache
@@ -225,23 +370,42 @@ def _encode(im: Image.Image, out_format: str, options: TransformOptions, icc: by
 def _animated(
     im: Image.Image, input_format: str, out_format: str, options: TransformOptions
 ) -> TransformResult:
+    """Every frame resized, with its own duration; the loop count carried over.
+
+    A GIF without a loop count (no NETSCAPE block) plays once: it stays without one as a GIF, and
+    gets a count of 1 (one play) as WebP or APNG, where 0 means forever.
+    """
     target = _target_size(im.size, 1, options.scale)
     frames: list[Image.Image] = []
     durations: list[int] = []
     for frame in ImageSequence.Iterator(im):
-        durations.append(int(frame.info.get("duration", im.info.get("duration", 100))))
+        # WebP states a frame's duration once the frame is loaded; APNG's loading reads ahead and
+        # leaves the next frame's there: so WebP's is read after the load, the others' before.
+        duration = frame.info.get("duration", 100)
         frames.append(frame.convert("RGBA").resize(target, Image.Resampling.LANCZOS))
+        if input_format == "WEBP":
+            duration = frame.info.get("duration", 100)
+        durations.append(int(duration))
     buf = io.BytesIO()
-    save: dict[str, object] = {
-        "save_all": True,
-        "append_images": frames[1:],
-        "duration": durations,
-        "loop": im.info.get("loop", 0),
-    }
+    save: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
+    loop = im.info.get("loop")
+    if loop is not None or out_format != "GIF":
+        save["loop"] = 1 if loop is None else int(loop)
     if out_format == "GIF":
         save["disposal"] = 2
+    elif out_format == "PNG":
+        save["compress_level"] = PNG_COMPRESS_LEVEL
+        if input_format == "PNG" and im.info.get("default_image"):
+            # an APNG whose first image is only for viewers without animation keeps it so; the
+            # durations are then the animation's frames' only
+            save["default_image"] = True
+            save["duration"] = durations[1:]
     else:
         save["quality"] = options.quality
-    frames[0].save(buf, out_format, **save)
+        save["method"] = WEBP_METHOD
+    try:
+        frames[0].save(buf, out_format, **save)
+    except Exception as exc:
+        raise EncodeFailed(f"the animated {out_format} output could not be encoded") from exc
     ext, content_type = _EXTENSIONS[out_format]
     return TransformResult(buf.getvalue(), out_format, ext, content_type, *target, input_format, *im.size)

@@ -80,10 +80,15 @@ def test_failed_images_show_their_reason(client: Client, django_capture_on_commi
     with django_capture_on_commit_callbacks(execute=False):
         post_csv(client, GOOD)
     request = ProcessingRequest.objects.get()
-    ProductImage.objects.filter(request=request).update(status=ImageStatus.FAILED, error="HTTP 404 from host")
+    ProductImage.objects.filter(request=request).update(
+        status=ImageStatus.FAILED, error="HTTP 404 from host", error_code="not_found"
+    )
     ProcessingRequest.objects.filter(pk=request.pk).update(images_failed=1)
     page = client.get(f"/requests/{request.request_id}/").content.decode()
     assert page.count("HTTP 404 from host") == 2, "in the failures list and on the product's row"
+    assert '<strong class="code" data-code="not_found">not found</strong>' in page, "the code's label"
+    status = client.get(f"/api/status/?request_id={request.request_id}").json()
+    assert {(e["code"], e["message"]) for e in status["errors"]} == {("not_found", "HTTP 404 from host")}
 
 
 def test_pages_need_a_login_when_auth_is_required(client: Client, settings) -> None:

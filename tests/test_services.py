@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from catalog import services
+from catalog import metrics, services
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
+from sansio.reasons import Reason
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +22,11 @@ CSV = (
     b'1,SKU1,"https://img.example.com/a.jpg,https://img.example.com/b.jpg"\n'
     b"2,SKU2,https://img.example.com/c.jpg\n"
 )
+
+
+def failure(message: str) -> services.ImageFailed:
+    code = Reason.NOT_FOUND if "404" in message else Reason.HTTP_ERROR
+    return services.ImageFailed(message, code=code, retryable="503" in message)
 
 
 def create(body: bytes, capture) -> int:
@@ -66,23 +73,52 @@ def test_settling_twice_counts_once(request_pk: int, django_capture_on_commit_ca
     claimed = claim_one(image_ids(request_pk)[0])
     with django_capture_on_commit_callbacks(execute=False):
         services.settle([(claimed, output("x.jpg"))], [], [])
-        services.settle([(claimed, output("x.jpg"))], [(claimed, "late failure")], [])
+        services.settle([(claimed, output("x.jpg"))], [(claimed, failure("late failure"))], [])
     assert counters(request_pk) == (1, 0)
+
+
+def taken_over(image_id: int) -> tuple[services.ClaimedImage, services.ClaimedImage]:
+    """A first claim whose lease expired, and the second worker's claim that took the image over."""
+    stale = claim_one(image_id)
+    ProductImage.objects.filter(pk=image_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    return stale, claim_one(image_id)
 
 
 def test_a_stale_claim_cannot_settle_after_a_lease_expiry(
     request_pk: int, django_capture_on_commit_callbacks
 ) -> None:
     image_id = image_ids(request_pk)[0]
-    stale = claim_one(image_id)
-    ProductImage.objects.filter(pk=image_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    fresh = claim_one(image_id)
+    stale, fresh = taken_over(image_id)
     assert fresh.attempt == 2
     with django_capture_on_commit_callbacks(execute=False):
-        services.settle([], [(stale, "the first worker woke up late")], [])
+        services.settle([], [(stale, failure("the first worker woke up late"))], [])
         services.settle([(fresh, output("x.jpg"))], [], [])
     assert ProductImage.objects.get(pk=image_id).status == ImageStatus.DONE
     assert counters(request_pk) == (1, 0)
+
+
+def test_an_image_is_counted_processed_once_when_settled_not_when_made(
+    request_pk: int, django_capture_on_commit_callbacks
+) -> None:
+    """A worker that lost its lease made an output too: only the holder's settlement counts."""
+    stale, fresh = taken_over(image_ids(request_pk)[0])
+    before = metrics.IMAGES_PROCESSED._value.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.settle([(fresh, output("x.jpg"))], [], [])
+        services.settle([(stale, output("x.jpg"))], [], [])
+    assert metrics.IMAGES_PROCESSED._value.get() == before + 1
+
+
+def test_a_failure_is_stored_with_its_code(request_pk: int, django_capture_on_commit_callbacks) -> None:
+    first, second = (claim_one(pk) for pk in image_ids(request_pk)[:2])
+    with django_capture_on_commit_callbacks(execute=False):
+        services.settle([], [(first, failure("HTTP 404 from img.example.com"))], [])
+        services.settle([], [], [(second, failure("HTTP 503 from img.example.com"))])
+    rows = ProductImage.objects.filter(pk__in=[first.image.pk, second.image.pk]).order_by("pk")
+    assert [(row.status, row.error_code) for row in rows] == [
+        (ImageStatus.FAILED, "not_found"),
+        (ImageStatus.QUEUED, "http_error"),  # released for a retry: the last reason is kept
+    ]
 
 
 def test_a_batch_settles_the_claims_it_still_holds_and_only_those(
@@ -108,9 +144,9 @@ def test_retries_stop_at_the_attempts_cap(
     image_id = image_ids(request_pk)[0]
     with django_capture_on_commit_callbacks(execute=False):
         first = claim_one(image_id)
-        assert services.settle([], [], [(first, "HTTP 503 from img.example.com")]) == [first]
+        assert services.settle([], [], [(first, failure("HTTP 503 from img.example.com"))]) == [first]
         second = claim_one(image_id)
-        assert services.settle([], [], [(second, "HTTP 503 from img.example.com")]) == []
+        assert services.settle([], [], [(second, failure("HTTP 503 from img.example.com"))]) == []
     image = ProductImage.objects.get(pk=image_id)
     assert image.status == ImageStatus.FAILED
     assert image.error == "HTTP 503 from img.example.com (gave up after 2 attempts)"
@@ -130,11 +166,18 @@ def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(
     assert len(queued) == 2, "the second same.jpg is not queued"
     claims = services.claim_images(queued)
     with django_capture_on_commit_callbacks(execute=False):
-        services.settle([(claims[0], output("same.jpg"))], [(claims[1], "HTTP 404 from img.example.com")], [])
+        services.settle(
+            [(claims[0], output("same.jpg"))], [(claims[1], failure("HTTP 404 from img.example.com"))], []
+        )
     assert counters(request_pk) == (2, 1)
     repeat = ProductImage.objects.get(request_id=request_pk, product__serial_number=2)
     assert (repeat.status, repeat.output_file) == (ImageStatus.DONE, "same.jpg")
     assert Product.objects.filter(request_id=request_pk, processed=True).count() == 2
+
+
+def finalizes(callbacks: list[Callable[[], object]]) -> list[Callable[[], object]]:
+    """The on-commit callbacks that enqueue a finalize (the others count metrics)."""
+    return [callback for callback in callbacks if "_finalize_if_settled" in callback.__qualname__]
 
 
 def test_completion_happens_once_with_the_right_status(
@@ -144,9 +187,9 @@ def test_completion_happens_once_with_the_right_status(
     claims = services.claim_images(ids)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.settle([(c, output(f"outputs/{c.image.pk}.jpg")) for c in claims[:2]], [], [])
-        assert not callbacks, "no finalize before every image is settled"
-        services.settle([], [(claims[2], "HTTP 404 from img.example.com")], [])
-    assert len(callbacks) == 1
+        assert not finalizes(callbacks), "no finalize before every image is settled"
+        services.settle([], [(claims[2], failure("HTTP 404 from img.example.com"))], [])
+    assert len(finalizes(callbacks)) == 1
     assert services.finalize_request(request_pk) is True
     assert services.finalize_request(request_pk) is False, "only one run completes the request"
     request = ProcessingRequest.objects.get(pk=request_pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter, defaultdict
 from contextlib import AbstractContextManager
@@ -22,6 +23,7 @@ from catalog.queueing import enqueue
 from catalog.services.rowupdates import update_each
 from catalog.storage import output_image_name, save_bytes
 from sansio.images import ImageRejected, TransformOptions, transform
+from sansio.reasons import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +61,18 @@ def claim_images(image_ids: list[int]) -> list[ClaimedImage]:
 
 
 class ImageFailed(Exception):
-    """Processing did not give an output; ``retryable`` says whether another attempt may."""
+    """Processing did not give an output: why (``code``, from sansio/reasons.py) and in words (the
+    message, shown to the user); ``retryable`` says whether another attempt may succeed."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, code: Reason, retryable: bool) -> None:
         super().__init__(message)
+        self.code = code
         self.retryable = retryable
+
+    @classmethod
+    def internal(cls) -> ImageFailed:
+        """Something we did not expect (a bug): the message says no more, the log says what."""
+        return cls("internal error while processing the image", code=Reason.INTERNAL, retryable=True)
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,6 @@ class ImageOutput:
     output_size: tuple[int, int]
 
 
-@metrics.observe_image
 def produce_output(
     claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object]
 ) -> ImageOutput:
@@ -84,14 +92,42 @@ def produce_output(
 
     Touches no database, so a batch can run many of these in threads. ``transform_slots`` (a
     semaphore) bounds how many decode and encode at once: downloads and uploads wait on the network,
-    transforms on the cores, and more transforms than cores only thrash the caches.
+    transforms on the cores, and more transforms than cores only thrash the caches. Each attempt is
+    timed, and a failed one counted by its code; a success is counted when it is settled.
     """
+    started = time.perf_counter()
+    try:
+        output = _produce(claimed, fetcher, transform_slots)
+    except ImageFailed as exc:
+        ms = metrics.count_attempt(time.perf_counter() - started, failure=exc.code, retryable=exc.retryable)
+        logger.info(
+            "image %s failed (%s) in %d ms", claimed.image.pk, exc.code, ms, extra={"duration_ms": ms}
+        )
+        raise
+    except Exception:
+        metrics.count_attempt(time.perf_counter() - started, failure=Reason.INTERNAL, retryable=True)
+        raise
+    ms = metrics.count_attempt(time.perf_counter() - started)
+    logger.info(
+        "image %s done in %d ms: %d -> %d bytes",
+        claimed.image.pk,
+        ms,
+        output.input_bytes,
+        output.output_bytes,
+        extra={"duration_ms": ms},
+    )
+    return output
+
+
+def _produce(
+    claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object]
+) -> ImageOutput:
     image, request = claimed.image, claimed.image.request
     try:
         with metrics.DOWNLOAD_SECONDS.time():
             response = fetcher.fetch_image(image.input_url)
     except FetchError as exc:
-        raise ImageFailed(str(exc), retryable=exc.retryable) from exc
+        raise ImageFailed(str(exc), code=exc.code, retryable=exc.retryable) from exc
     options = TransformOptions(
         scale=request.scale,
         quality=request.quality,
@@ -104,11 +140,15 @@ def produce_output(
         with transform_slots:
             result = transform(response.body, options)
     except ImageRejected as exc:
-        raise ImageFailed(str(exc), retryable=False) from exc
+        raise ImageFailed(str(exc), code=exc.code, retryable=False) from exc
     name = output_image_name(
         request.request_id, image.product.serial_number, image.position, result.extension
     )
-    save_bytes(name, result.data)
+    try:
+        save_bytes(name, result.data)
+    except Exception as exc:
+        logger.exception("image %s: the output could not be stored as %s", image.pk, name)
+        raise ImageFailed("the output could not be stored", code=Reason.STORAGE, retryable=True) from exc
     return ImageOutput(
         name=name,
         format=result.format,
@@ -131,13 +171,22 @@ def _output_fields(output: ImageOutput) -> dict[str, Any]:
         "output_width": output.output_size[0],
         "output_height": output.output_size[1],
         "error": "",
+        "error_code": "",
+    }
+
+
+def _failed_fields(failure: ImageFailed, note: str = "") -> dict[str, Any]:
+    return {
+        "status": ImageStatus.FAILED,
+        "error": f"{failure}{note}"[:2000],
+        "error_code": failure.code.value,
     }
 
 
 def settle(
     done: list[tuple[ClaimedImage, ImageOutput]],
-    failed: list[tuple[ClaimedImage, str]],
-    retry: list[tuple[ClaimedImage, str]],
+    failed: list[tuple[ClaimedImage, ImageFailed]],
+    retry: list[tuple[ClaimedImage, ImageFailed]],
 ) -> list[ClaimedImage]:
     """Record a batch's outcomes in one transaction; returns the claims given back for a retry.
 
@@ -147,19 +196,19 @@ def settle(
     """
     batch = _Settlement(timezone.now())
     outcomes = [(claimed, _output_fields(output), "images_done") for claimed, output in done]
-    outcomes += [
-        (claimed, {"status": ImageStatus.FAILED, "error": message[:2000]}, "images_failed")
-        for claimed, message in failed
-    ]
+    outcomes += [(claimed, _failed_fields(failure), "images_failed") for claimed, failure in failed]
     released: list[ClaimedImage] = []
     with transaction.atomic():
-        for claimed, message in retry:
+        for claimed, failure in retry:
             if claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
-                error = f"{message} (gave up after {claimed.attempt} attempts)"
-                gave_up = {"status": ImageStatus.FAILED, "error": error[:2000]}
+                gave_up = _failed_fields(failure, f" (gave up after {claimed.attempt} attempts)")
                 outcomes.append((claimed, gave_up, "images_failed"))
             elif _holding(claimed).update(
-                status=ImageStatus.QUEUED, error=message[:2000], lease_expires_at=None, enqueued_at=batch.now
+                status=ImageStatus.QUEUED,
+                error=str(failure)[:2000],
+                error_code=failure.code.value,
+                lease_expires_at=None,
+                enqueued_at=batch.now,
             ):
                 released.append(claimed)
         batch.settle(outcomes)
@@ -212,6 +261,7 @@ class _Settlement:
     counts: Counter[tuple[int, str]] = field(default_factory=Counter)
     products: set[int] = field(default_factory=set)
     settled: dict[int, tuple[ProductImage, dict[str, Any], str]] = field(default_factory=dict)
+    processed: list[tuple[int, int]] = field(default_factory=list)  # (input, output) bytes of each
 
     def settle(self, outcomes: list[tuple[ClaimedImage, dict[str, Any], str]]) -> None:
         """Write each outcome whose claim still holds, and count it."""
@@ -224,6 +274,8 @@ class _Settlement:
                 continue
             self.settled[image.pk] = (image, fields, counter)
             self.counts[(image.request_id, counter)] += 1
+            if fields["status"] == ImageStatus.DONE:  # counted once: only the claim's holder settles
+                self.processed.append((fields["input_bytes"], fields["output_bytes"]))
             self.products.add(image.product_id)
             if fields["status"] == ImageStatus.FAILED:
                 logger.warning("image %s failed: %s", image.input_url, fields["error"])
@@ -248,6 +300,9 @@ class _Settlement:
             increment = {counter: F(counter) + n}
             ProcessingRequest.objects.filter(pk=request_pk).update(last_progress_at=self.now, **increment)
         _mark_products_processed(self.products)
+        if self.processed:
+            processed = list(self.processed)
+            transaction.on_commit(lambda: metrics.count_processed(processed))
         for request_pk in {request_pk for request_pk, _ in self.counts}:
             _finalize_if_settled(request_pk)
 

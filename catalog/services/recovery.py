@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from catalog.models import ImageStatus, ProcessingRequest, ProductImage, RequestStatus
 from catalog.services.intake import queued_image_ids
-from catalog.services.processing import ClaimedImage, settle
+from catalog.services.processing import ClaimedImage, ImageFailed, settle
+from sansio.reasons import Reason
 
 
 @dataclass
@@ -47,7 +48,10 @@ def reconcile() -> ReconcileReport:
         if image.claim_token is not None
     ]
     if exhausted:
-        failures = [(claimed, "the worker stopped while processing this image") for claimed in exhausted]
+        stopped = ImageFailed(
+            "the worker stopped while processing this image", code=Reason.INTERNAL, retryable=True
+        )
+        failures = [(claimed, stopped) for claimed in exhausted]
         settle([], [], failures)  # attempts are used up, so these settle as failed
         report.images_given_up = len(exhausted)
     report.images_requeued.extend(expired.values_list("pk", flat=True))

@@ -72,9 +72,9 @@ def test_metrics_count_what_the_workers_did(json_stack: Stack, finished: dict[st
     assert value("catalog_uploads_total", outcome="accepted") == 1
     assert value("catalog_uploads_total", outcome="refused") == 1
     assert value("catalog_images_processed_total") == 1
-    assert value("catalog_image_failures_total", reason="http_4xx", retryable="false") == 1
+    assert value("catalog_image_failures_total", reason="not_found", retryable="false") == 1
     failures = {labels for name, labels in samples if name == "catalog_image_failures_total"}
-    assert failures == {(("reason", "http_4xx"), ("retryable", "false"))}, "only the 404, and by reason"
+    assert failures == {(("reason", "not_found"), ("retryable", "false"))}, "only the 404, and by its code"
     assert value("catalog_image_input_bytes_total") == finished["input_bytes"]
     assert 0 < value("catalog_image_output_bytes_total") < value("catalog_image_input_bytes_total")
     for histogram in ("catalog_image_processing_seconds", "catalog_image_download_seconds"):
@@ -117,11 +117,11 @@ def test_json_logs_name_the_request_and_its_timing(json_stack: Stack, finished: 
     images = [
         line
         for line in worker
-        if line["logger"] == "catalog.metrics" and str(line["message"]).startswith("image ")
+        if line["logger"] == "catalog.services.processing" and "duration_ms" in line  # one an attempt
     ]
     assert {line["request_id"] for line in images} == {request_id}
     assert sorted(str(line["message"]).split(" in ")[0].split(" ", 2)[2] for line in images) == [
         "done",
-        "failed (http_4xx)",
+        "failed (not_found)",
     ]
     assert all(isinstance(line["duration_ms"], int) for line in images)

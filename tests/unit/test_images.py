@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
+from sansio import images
 from sansio.images import ImageRejected, TransformOptions, transform
+from sansio.reasons import Reason
 from tests import corpus
 
 
@@ -129,18 +131,29 @@ def test_odd_and_tiny_sizes_never_reach_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("data", "code", "message"),
     [
-        (corpus.bomb_png(), "too large to decode safely"),  # Pillow's own guard, above ours
-        (corpus.bomb_png((9000, 9000)), "image is 9000x9000 = 81 MP, over the 50 MP limit"),
-        (corpus.truncated_jpeg(), "could not be decoded"),
-        (b"<html>not an image</html>", "not an image in a supported format"),
-        (b"", "not an image in a supported format"),
+        # Pillow's own guard trips first; the message is ours, naming the size
+        (corpus.bomb_png(), Reason.IMAGE_TOO_LARGE, "image is 20000x20000 = 400 MP, over the 50 MP limit"),
+        (
+            corpus.bomb_png((9000, 9000)),
+            Reason.IMAGE_TOO_LARGE,
+            "image is 9000x9000 = 81 MP, over the 50 MP limit",
+        ),
+        (corpus.truncated_jpeg(), Reason.TRUNCATED, "the file is cut off"),
+        (b"<html>not an image</html>", Reason.NOT_AN_IMAGE, "a web page (HTML), not an image"),
+        (
+            b"\x00\x01 binary",
+            Reason.NOT_AN_IMAGE,
+            "not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF)",
+        ),
+        (b"", Reason.NOT_AN_IMAGE, "the file is empty"),
     ],
 )
-def test_bad_inputs_are_refused_with_a_message(data: bytes, message: str) -> None:
-    with pytest.raises(ImageRejected, match=message):
+def test_bad_inputs_are_refused_with_a_code_and_a_message(data: bytes, code: Reason, message: str) -> None:
+    with pytest.raises(ImageRejected) as refused:
         transform(data)
+    assert (refused.value.code, str(refused.value)) == (code, message)
 
 
 def test_frame_cap() -> None:
@@ -178,3 +191,14 @@ def test_any_size_mode_and_scale_gives_the_rounded_size(
     result = transform(corpus.encode(image, fmt), TransformOptions(scale=scale))
     expected = (max(1, round(width * scale)), max(1, round(height * scale)))
     assert opened(result.data).size == expected
+
+
+def test_an_encoder_failure_is_ours_not_the_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input was fine: no reason code about the file, the service reports an internal error."""
+
+    def broken(*args: object) -> bytes:
+        raise OSError("encoder error -9")
+
+    monkeypatch.setattr(images, "_encode", broken)
+    with pytest.raises(images.EncodeFailed):
+        transform(corpus.jpeg((64, 48)))
