@@ -24,7 +24,10 @@ SHOTS = REPO / "test-artifacts" / "screenshots"
 PHONE: sync_api.ViewportSize = {"width": 390, "height": 844}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from sansio.webhooks import verify
 from tests.e2e.test_pipeline import photo
 from tests.support.imageserver import ImageServer
 from tests.support.receiver import receive_webhooks
 from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
 
 
 def test_webhook_is_signed_and_retried_after_a_500(stack: Stack, image_server: ImageServer) -> None:
