@@ -182,8 +182,12 @@ def test_upload_watch_and_download(
     after = page.locator('img[alt$=", after"]')
     expect(after).to_have_count(12)
     for n in range(12):
-        after.nth(n).scroll_into_view_if_needed()
-        assert after.nth(n).evaluate("img => img.complete && img.naturalWidth > 0")
+        thumbnail = after.nth(n)
+        thumbnail.scroll_into_view_if_needed()
+        # Scrolling only starts the load (the thumbnails are lazy): wait until the browser is done with
+        # it, loaded or broken, then ask which.
+        page.wait_for_function("img => img.complete", arg=thumbnail.element_handle(), timeout=60_000)
+        assert thumbnail.evaluate("img => img.naturalWidth > 0"), f"thumbnail {n} is broken"
     shot(page, "04-done.png")
     assert low_contrast(page) == []
 
