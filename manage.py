@@ -2,9 +2,14 @@
 import os
 import sys
 
+# Commands that are clients of a running server: they load only what they need, so they work on any
+# machine without the server's configuration (no APP_ENV, secret key or database).
+CLIENT_COMMANDS = {"submit"}
+
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    client = len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.client_settings" if client else "config.settings")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

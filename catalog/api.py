@@ -20,15 +20,26 @@ from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import OutputFormat, ProcessingRequest
 from sansio.csvfile import CsvProblem
+from sansio.sizes import human_size
 
 
 def error_items(problems: list[CsvProblem]) -> list[dict[str, Any]]:
     return [{"line": p.line, "column": p.column, "message": p.message} for p in problems]
 
 
+def error_body(
+    *, errors: list[dict[str, Any]] | None = None, message: str | None = None, truncated: bool = False
+) -> dict[str, Any]:
+    """The contract's two error shapes, built here only: a list of problems (`errors`, each with `line`,
+    `column` and `message`; `errors_truncated` when the list was cut), or one `message`."""
+    if errors is None:
+        return {"status": "error", "message": message}
+    return {"status": "error", "errors": errors} | ({"errors_truncated": True} if truncated else {})
+
+
 def refusal(http_status: int, message: str, **extra: Any) -> Response:
     errors = [{"line": None, "column": None, "message": message, **extra}]
-    return Response({"status": "error", "errors": errors}, status=http_status)
+    return Response(error_body(errors=errors), status=http_status)
 
 
 if TYPE_CHECKING:
@@ -100,13 +111,11 @@ class UploadView(APIView):
                 for field, messages in options.errors.items()
                 for message in messages
             ]
-            return Response({"status": "error", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(error_body(errors=errors), status=status.HTTP_400_BAD_REQUEST)
         try:
             created = accept_csv(request, upload, options)
         except services.CatalogueRejected as exc:
-            body: dict[str, Any] = {"status": "error", "errors": error_items(exc.problems)}
-            if exc.truncated:
-                body["errors_truncated"] = True
+            body = error_body(errors=error_items(exc.problems), truncated=exc.truncated)
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         with request_id_context(created.request_id):
             return Response(
@@ -120,10 +129,8 @@ class UploadView(APIView):
 
     @staticmethod
     def _too_large() -> Response:
-        limit_mb = settings.CSV_MAX_BYTES / (1024 * 1024)
-        return refusal(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"the file is over the {limit_mb:g} MB limit"
-        )
+        limit = human_size(settings.CSV_MAX_BYTES)
+        return refusal(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"the file is over the {limit} limit")
 
 
 class StatusView(APIView):
@@ -145,12 +152,12 @@ class StatusView(APIView):
 
 
 def _message(http_status: int, message: str) -> Response:
-    return Response({"status": "error", "message": message}, status=http_status)
+    return Response(error_body(message=message), status=http_status)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's own errors (auth, parsing, throttling) in the contract's error shape."""
     response = exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
-        response.data = {"status": "error", "message": str(response.data["detail"])}
+        response.data = error_body(message=str(response.data["detail"]))
     return response

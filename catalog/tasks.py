@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import random
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import ProcessingRequest, WebhookDelivery
+from sansio.backoff import backoff_seconds
 from sansio.reasons import Reason
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ def _transform_slots() -> threading.BoundedSemaphore:
 
 
 def _backoff_seconds(attempt: int) -> float:
-    # Exponential with full jitter, so a host that failed many images is not hit again all at once.
-    return float(random.uniform(0, min(300, 2**attempt)))  # noqa: S311 - jitter, not security
+    # 2 s, 4 s, 8 s … up to 5 minutes, with full jitter: a host that failed many images is not hit
+    # again all at once.
+    return backoff_seconds(attempt, first=2, cap=300, spread=(0.0, 1.0))
 
 
 def enqueue_images(image_ids: Iterable[int]) -> None:

@@ -15,9 +15,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("requests/<uuid:request_id>/", views.request_detail, name="request-detail"),
 ]
 
-if not settings.AWS_STORAGE_BUCKET_NAME:
-    # Local-disk storage: outputs and result CSVs are served from var/media at stable URLs.
-    # `serve` refuses paths that escape the folder.
+if settings.DEVELOPMENT and not settings.AWS_STORAGE_BUCKET_NAME and settings.MEDIA_URL == "/media/":
+    # Local-disk storage in development: outputs and result CSVs are served from var/media at stable
+    # URLs (`serve` refuses paths that escape the folder). Production leaves this to a web server.
     urlpatterns.append(
         re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}, name="media")
     )

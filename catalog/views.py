@@ -20,6 +20,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from catalog import selectors, services
 from catalog.api import UploadOptionsSerializer, accept_csv, error_items
 from catalog.models import OutputFormat
+from sansio.sizes import human_size
 
 View = Callable[..., HttpResponse]
 FAILURES_SHOWN = 100  # on a request's page; the status API lists up to selectors.MAX_ERRORS_SHOWN
@@ -53,7 +54,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         "formats": OutputFormat.choices,
         "values": {"scale": "0.5", "quality": "50", "output_format": "original", "webhook_url": ""},
         "webhooks_enabled": bool(settings.WEBHOOK_SECRET),
-        "max_mb": f"{settings.CSV_MAX_BYTES / (1024 * 1024):g}",
+        "max_size": human_size(settings.CSV_MAX_BYTES),
         "errors": [],
     }
     if request.method != "POST":
@@ -69,7 +70,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     if upload is None:
         context["errors"] = [_message("Choose a CSV file to upload.")]
     elif upload.size is not None and upload.size > settings.CSV_MAX_BYTES:
-        context["errors"] = [_message(f"{upload.name} is over the {context['max_mb']} MB limit.")]
+        context["errors"] = [_message(f"{upload.name} is over the {context['max_size']} limit.")]
     elif not options.is_valid():
         context["errors"] = [
             _message(f"{field.replace('_', ' ').capitalize()}: {message}")

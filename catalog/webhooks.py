@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import uuid
 from datetime import timedelta
@@ -24,6 +23,7 @@ from catalog.fetch import Fetcher, FetchError
 from catalog.models import ProcessingRequest, WebhookAttempt, WebhookDelivery, WebhookStatus
 from catalog.queueing import enqueue
 from catalog.storage import absolute_url
+from sansio.backoff import backoff_seconds
 from sansio.webhooks import signed_headers
 
 logger = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def due_delivery_ids() -> list[int]:
 
 def _backoff(attempt: int) -> timedelta:
     # 10 s, 20 s, 40 s … capped at an hour, each with ±25 % jitter so receivers are not stampeded.
-    base = min(3600.0, settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
-    return timedelta(seconds=base * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not security
+    first = settings.WEBHOOK_RETRY_BASE_SECONDS
+    return timedelta(seconds=backoff_seconds(attempt, first=first, cap=3600, spread=(0.75, 1.25)))
 
 
 def _retryable(status_code: int | None) -> bool:

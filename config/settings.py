@@ -1,7 +1,9 @@
 """All settings, read from the environment (and an optional .env file).
 
-Safe by default: without APP_ENV=development there is no default secret key, no default host and
-authentication is required. Bad values fail at start-up with the variable named.
+Safe by default: production (the default APP_ENV) has no default secret, host or webhook key, wants
+authentication, and refuses each development convenience (DEBUG, REQUIRE_AUTH=false) naming the
+variable. Development makes its secrets once per machine under VAR_DIR (config/machine_secrets.py):
+nothing secret is in the repository. Bad values fail at start-up with the variable named.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 from dotenv import load_dotenv
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.machine_secrets import new_webhook_secret, persisted_secret
 
 django_stubs_ext.monkeypatch()  # generic Django classes (ModelAdmin[...]) at run time
 
@@ -33,10 +37,21 @@ DEVELOPMENT = APP_ENV == "development"
 
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
+
+def _development_only(name: str, allowed: bool) -> None:
+    """A convenience that would make production unsafe: refused there, with the variable named."""
+    if allowed and not DEVELOPMENT:
+        raise ImproperlyConfigured(f"{name} is refused in production: it is for APP_ENV=development only")
+
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "development-only-insecure-key" if DEVELOPMENT else "")
+_development_only("DEBUG=true", DEBUG)
+# Development: a random key made on first start and kept in VAR_DIR (a checkout has no key of its own).
+SECRET_KEY = env_str("SECRET_KEY") or (
+    persisted_secret(VAR_DIR / "secrets" / "secret-key", get_random_secret_key) if DEVELOPMENT else ""
+)
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set outside local development (APP_ENV=development)")
+    raise ImproperlyConfigured("SECRET_KEY must be set in production (at least 50 random characters)")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEVELOPMENT else [])
 if not ALLOWED_HOSTS:
@@ -53,6 +68,7 @@ if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with http:// or https://")
 
 REQUIRE_AUTH = env_bool("REQUIRE_AUTH", not DEVELOPMENT)
+_development_only("REQUIRE_AUTH=false", not REQUIRE_AUTH)
 LOGIN_REDIRECT_URL = "/requests/"  # the pages sign in with Django's own session login
 LOGOUT_REDIRECT_URL = "/"
 
@@ -124,7 +140,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Storage --------------------------------------------------------------------------------------
 MEDIA_ROOT = VAR_DIR / "media"
-MEDIA_URL = "/media/"
+# Without a bucket, outputs are files under MEDIA_ROOT. Development serves them from Django; production
+# never does (a Python process streaming files to customers): a web server in front serves MEDIA_ROOT
+# at MEDIA_URL (a path on this host, or another host's https:// URL).
+MEDIA_URL = env_str("MEDIA_URL", "/media/")
+if not MEDIA_URL.endswith("/") or not MEDIA_URL.startswith(("/", "http://", "https://")):
+    raise ImproperlyConfigured(f"MEDIA_URL={MEDIA_URL!r} must be a path or URL ending in '/'")
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
@@ -212,9 +233,10 @@ IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
 RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 30.0)
 
 # --- Webhooks -------------------------------------------------------------------------------------
-# In Standard Webhooks form: "whsec_" + base64 key bytes. Unset in production: webhooks are refused at upload.
-WEBHOOK_SECRET = env_str(
-    "WEBHOOK_SECRET", "whsec_ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLWtleQ==" if DEVELOPMENT else ""
+# In Standard Webhooks form: "whsec_" + base64 key bytes. Unset in production: webhooks are refused at
+# upload. Development: a random one made on first start and kept in VAR_DIR.
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET") or (
+    persisted_secret(VAR_DIR / "secrets" / "webhook-secret", new_webhook_secret) if DEVELOPMENT else ""
 )
 if WEBHOOK_SECRET.startswith("whsec_"):
     try:
@@ -334,9 +356,21 @@ if not DEVELOPMENT:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # HSTS for this host only by default: subdomains and the browsers' preload list are each the
+    # operator's decision (hard to undo), so each is opt-in, and Django's reminders of them are quiet
+    # until then.
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if SECURE_HSTS_PRELOAD and not (SECURE_HSTS_INCLUDE_SUBDOMAINS and SECURE_HSTS_SECONDS >= 31_536_000):
+        raise ImproperlyConfigured(
+            "SECURE_HSTS_PRELOAD=true needs SECURE_HSTS_INCLUDE_SUBDOMAINS=true and SECURE_HSTS_SECONDS of "
+            "at least 31536000 (the preload list's rules)"
+        )
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+    ]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -33,3 +33,19 @@ def local_media(tmp_path: Path, settings: Any) -> Path:
         },
     }
     return tmp_path
+
+
+# Fixtures that start the service or a server as real processes (tests/e2e/conftest.py): a test using
+# one is an end-to-end test, and `pytest -m "not e2e"` (the fast part) must leave it out.
+PROCESS_FIXTURES = {"stack", "embedded_stack", "cluster", "json_stack", "image_server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("e2e") is None
+        and PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+    ]
+    if unmarked:
+        raise pytest.UsageError("mark these @pytest.mark.e2e (they start processes): " + ", ".join(unmarked))

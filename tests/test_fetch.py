@@ -224,22 +224,31 @@ class Trap:
         self.sock = socket.create_server((host, 0), backlog=16)
         self.host = host
         self.port = self.sock.getsockname()[1]
-        self._accepted = 0
+        self._peers: list[tuple[str, int]] = []  # who connected, in the order accepted
+        self._probes: set[tuple[str, int]] = set()
         threading.Thread(target=self._count, daemon=True).start()
 
     def _count(self) -> None:
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, peer = self.sock.accept()
             except OSError:
                 return
-            self._accepted += 1
+            self._peers.append(peer[:2])
             conn.close()
 
     @property
     def accepted(self) -> int:
-        time.sleep(0.05)  # let a connection that did get through be accepted and counted
-        return self._accepted
+        """Connections that got through so far. The listener accepts in the order connections were
+        made, so once it has accepted a probe of ours made now, it has accepted every earlier one."""
+        with socket.create_connection((self.host, self.port), timeout=10) as probe:
+            me = probe.getsockname()[:2]
+        self._probes.add(me)
+        deadline = time.monotonic() + 30
+        while me not in self._peers:
+            assert time.monotonic() < deadline, "the trap never accepted its own probe"
+            time.sleep(0.01)
+        return len([peer for peer in self._peers if peer not in self._probes])
 
     def close(self) -> None:
         self.sock.close()

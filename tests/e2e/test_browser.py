@@ -24,7 +24,10 @@ SHOTS = REPO / "test-artifacts" / "screenshots"
 PHONE: sync_api.ViewportSize = {"width": 390, "height": 844}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +182,12 @@ def test_upload_watch_and_download(
     after = page.locator('img[alt$=", after"]')
     expect(after).to_have_count(12)
     for n in range(12):
-        after.nth(n).scroll_into_view_if_needed()
-        assert after.nth(n).evaluate("img => img.complete && img.naturalWidth > 0")
+        thumbnail = after.nth(n)
+        thumbnail.scroll_into_view_if_needed()
+        # Scrolling only starts the load (the thumbnails are lazy): wait until the browser is done with
+        # it, loaded or broken, then ask which.
+        page.wait_for_function("img => img.complete", arg=thumbnail.element_handle(), timeout=60_000)
+        assert thumbnail.evaluate("img => img.naturalWidth > 0"), f"thumbnail {n} is broken"
     shot(page, "04-done.png")
     assert low_contrast(page) == []
 

@@ -20,12 +20,42 @@ from tests.support.stack import REPO, Stack, free_port
 pytestmark = pytest.mark.e2e
 
 
+# Python leaves SIGINT ignored when it starts with it ignored (a `make test &` or nohup wrapper does
+# that): the child resets it to the default, so its own KeyboardInterrupt handler is installed.
+WITH_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def client_env(stack: Stack) -> dict[str, str]:
+    """A client machine's: where the server is (PORT), and nothing of the server's settings."""
+    server_only = (
+        "APP_ENV",
+        "VAR_DIR",
+        "SECRET_KEY",
+        "WEBHOOK_SECRET",
+        "DATABASE_URL",
+        "DJANGO_SETTINGS_MODULE",
+    )
+    return {k: v for k, v in stack.env.items() if k not in server_only}
+
+
+def submit_command(*args: str) -> list[str]:
+    return [sys.executable, "-c", WITH_SIGINT, sys.executable, "manage.py", "submit", *args]
+
+
 def submit(stack: Stack, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """No --server: the command finds the stack from PORT in its environment, as under `make run`."""
-    command = [sys.executable, "manage.py", "submit", *args]
-    env = stack.env
+    """No --server: the command finds the stack from PORT in its environment, as under `make run`;
+    and no APP_ENV or secret key: it needs none of the server's settings."""
     return subprocess.run(
-        command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        submit_command(*args),
+        check=False,
+        cwd=REPO,
+        env=client_env(stack),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -147,11 +177,10 @@ def test_ctrl_c_leaves_the_request_running_and_says_how_to_follow_it(
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/slow.jpg"
         source = write_csv(tmp_path / "slow.csv", [["1", "Chair", url]])
-        command = [sys.executable, "manage.py", "submit", str(source)]
         proc = subprocess.Popen(
-            command,
+            submit_command(str(source)),
             cwd=REPO,
-            env=embedded_stack.env,
+            env=client_env(embedded_stack),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -20,6 +20,8 @@ from tests.e2e.test_pipeline import photo
 from tests.support.imageserver import ImageServer
 from tests.support.stack import Stack, free_port
 
+pytestmark = pytest.mark.e2e
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 

@@ -6,11 +6,14 @@ import csv
 import io
 import uuid
 
+import pytest
 from PIL import Image
 
 from tests import corpus, spreadsheets
 from tests.support.imageserver import ImageServer
 from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
 
 
 def photo(size: tuple[int, int], fmt: str, mode: str = "RGB", **save: object) -> bytes:

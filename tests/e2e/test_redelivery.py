@@ -11,12 +11,15 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import uuid
+
+import pytest
 
 from tests.e2e.test_pipeline import photo
 from tests.support.imageserver import ImageServer
 from tests.support.stack import REPO, Stack
+
+pytestmark = pytest.mark.e2e
 
 RESEND = """
 import json
@@ -24,12 +27,9 @@ from catalog.models import ProcessingRequest, ProductImage
 from catalog.tasks import dispatch_request, finalize_request, process_images
 request = ProcessingRequest.objects.get(request_id="{request_id}")
 ids = list(ProductImage.objects.filter(request=request).order_by("pk").values_list("pk", flat=True))
-for pk in ids:  # one by one: other batches than the originals
-    process_images.delay([pk])
-process_images.delay(ids)
-dispatch_request.delay(request.pk)
-finalize_request.delay(request.pk)
-print(json.dumps(ids))
+sent = [process_images.delay([pk]) for pk in ids]  # one by one: other batches than the originals
+sent += [process_images.delay(ids), dispatch_request.delay(request.pk), finalize_request.delay(request.pk)]
+print(json.dumps({{"images": ids, "tasks": [task.id for task in sent]}}))
 """
 
 STATE = """
@@ -75,17 +75,18 @@ def test_every_task_delivered_twice_changes_nothing(embedded_stack: Stack, image
     request_id = accepted["request_id"]
 
     try:
-        image_ids = json.loads(manage_shell(embedded_stack, RESEND.format(request_id=request_id)))
-        assert len(image_ids) == 6
+        resent = json.loads(manage_shell(embedded_stack, RESEND.format(request_id=request_id)))
+        assert len(resent["images"]) == 6
         assert not embedded_stack.status(request_id)["completed"]
     finally:
         gate.set()
     status = embedded_stack.wait_complete(request_id)
     first = json.loads(manage_shell(embedded_stack, STATE.format(request_id=request_id)))
 
-    # The same again, after completion; then give the worker time to drain all of it.
-    manage_shell(embedded_stack, RESEND.format(request_id=request_id))
-    time.sleep(3)
+    # The same again, after completion; then wait until the worker says it has run every one of them
+    # (and the first ones), so "nothing changed" is looked at after the worker has looked.
+    again = json.loads(manage_shell(embedded_stack, RESEND.format(request_id=request_id)))
+    embedded_stack.wait_tasks_done(resent["tasks"] + again["tasks"])
     after = json.loads(manage_shell(embedded_stack, STATE.format(request_id=request_id)))
 
     assert status["status"] == "completed" and status["progress"]["done"] == 6, status

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ _SCRUBBED = (
     "AWS_STORAGE_BUCKET_NAME",
     "PUBLIC_BASE_URL",
     "REQUIRE_AUTH",
+    "SECRET_KEY",  # a stack makes its own development secrets under its VAR_DIR
+    "WEBHOOK_SECRET",
 )
 
 
@@ -60,6 +64,11 @@ class Stack:
         )
         env.update(self.extra_env)
         return env
+
+    @property
+    def webhook_secret(self) -> str:
+        """The key this stack signs webhooks with: made by its first process (config/machine_secrets.py)."""
+        return (self.root / "var" / "secrets" / "webhook-secret").read_text().strip()
 
     def log_path(self, name: str) -> Path:
         return self.root / f"{name}.log"
@@ -172,6 +181,45 @@ class Stack:
                 return status
             time.sleep(poll)
         raise AssertionError(f"request {request_id} not complete after {timeout}s: {status}\n{self.logs()}")
+
+    def wait_status(
+        self, request_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 120
+    ) -> dict[str, Any]:
+        """Poll the status until `condition` holds for it; fail with the last one seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(request_id)
+            if condition(status):
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(f"status never matched in {timeout}s: {status}\n{self.logs()}")
+            time.sleep(0.2)
+
+    def wait_reconciled(self, name: str = "worker1", timeout: float = 120) -> None:
+        """Until the reconciler has run a whole pass that began after this call (its worker's log says
+        so): whatever it would re-send has been re-sent by then."""
+        finished = re.compile(r"Task catalog\.tasks\.reconcile\[([0-9a-f-]+)\] succeeded")
+        received = re.compile(r"Task catalog\.tasks\.reconcile\[([0-9a-f-]+)\] received")
+        before = set(received.findall(self.log_path(name).read_text(errors="replace")))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log_path(name).read_text(errors="replace")
+            if set(finished.findall(log)) & (set(received.findall(log)) - before):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"no reconciler pass within {timeout}s\n{self.logs()}")
+
+    def wait_tasks_done(self, task_ids: Iterable[str], name: str = "worker1", timeout: float = 120) -> None:
+        """Until the worker's log says each of these tasks ran to its end."""
+        waiting = set(task_ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log_path(name).read_text(errors="replace")
+            waiting = {task for task in waiting if f"[{task}] succeeded" not in log}
+            if not waiting:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"tasks {sorted(waiting)} not done within {timeout}s\n{self.logs()}")
 
     def get(self, url: str) -> urllib3.BaseHTTPResponse:
         return self.http.request("GET", url)

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFo
 from catalog.client import ApiError, Client, ClientError, Status, Unreachable
 from catalog.models import OutputFormat
 from catalog.progress import ProgressReport, clock
+from sansio.sizes import human_size
 
 EXIT_OK, EXIT_ERROR, EXIT_REFUSED, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES = """\
@@ -112,7 +113,7 @@ class Command(BaseCommand):
         fields = ("scale", "quality", "output_format", "webhook_url")
         form = {name: str(options[name]) for name in fields if options[name] is not None}
         size = csv_path.stat().st_size
-        self._say(f"Uploading {csv_path} ({_size(size)}) to {client.server}")
+        self._say(f"Uploading {csv_path} ({human_size(size)}) to {client.server}")
         accepted = client.upload(csv_path, form)
         self._say(f"Accepted: request {accepted.request_id}")
         return accepted.request_id
@@ -128,7 +129,7 @@ class Command(BaseCommand):
             self.stderr.write(f"error: request {request_id} finished without a result file")
             return EXIT_ERROR
         size = client.download(status.result_file, output, overwrite=options["force"])
-        self.stdout.write(f"Result CSV: {output} ({_size(size)})")
+        self.stdout.write(f"Result CSV: {output} ({human_size(size)})")
         return EXIT_OK if status.failed == 0 else EXIT_FAILURES
 
     def _wait(self, client: Client, request_id: str, report: ProgressReport) -> Status:
@@ -254,7 +255,3 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _size(size: int) -> str:
-    return f"{size} bytes" if size < 1024 else f"{size / 1024:.1f} KiB"
