@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from catalog import api_schema, selectors, services
 from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import OutputFormat, ProcessingRequest
+from catalog.services import idempotency
 from sansio.csvfile import CsvProblem
 
 
@@ -65,7 +68,10 @@ class UploadOptionsSerializer(_Serializer):
 
 
 def accept_csv(
-    request: HttpRequest | Request, upload: UploadedFile, options: UploadOptionsSerializer
+    request: HttpRequest | Request,
+    upload: UploadedFile,
+    options: UploadOptionsSerializer,
+    on_stored: Callable[[ProcessingRequest], None] | None = None,
 ) -> ProcessingRequest:
     """Store a CSV as a request, for the API and the upload page alike (or CatalogueRejected)."""
     user = request.user
@@ -75,6 +81,7 @@ def accept_csv(
         options=services.RequestOptions(**options.validated_data),
         base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/"),
         owner=user if user is not None and user.is_authenticated else None,
+        on_stored=on_stored,
     )
 
 
@@ -101,22 +108,50 @@ class UploadView(APIView):
                 for message in messages
             ]
             return Response({"status": "error", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        return self._accept(request, upload, options)
+
+    def _accept(self, request: Request, upload: UploadedFile, options: UploadOptionsSerializer) -> Response:
+        """Store the upload as a request; with an Idempotency-Key, once (see services/idempotency.py)."""
+        key_use: idempotency.KeyUse | None = None
+        if "Idempotency-Key" in request.headers:
+            try:
+                key = idempotency.parse_key(request.headers["Idempotency-Key"])
+            except idempotency.KeyRefused as exc:
+                return refusal(status.HTTP_400_BAD_REQUEST, str(exc), field="Idempotency-Key")
+            key_use = self._use_key(request, key, upload, options)
+            if key_use.seen is not idempotency.Seen.NEW:
+                return self._duplicate(key_use)
         try:
-            created = accept_csv(request, upload, options)
+            row = key_use.row if key_use is not None else None
+            bind = None if row is None else partial(idempotency.bind, row)
+            created = accept_csv(request, upload, options, on_stored=bind)  # bound as the request is stored
         except services.CatalogueRejected as exc:
             body: dict[str, Any] = {"status": "error", "errors": error_items(exc.problems)}
             if exc.truncated:
                 body["errors_truncated"] = True
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        finally:
+            if key_use is not None and key_use.row is not None:
+                idempotency.free(key_use.row)  # only while unbound: a refused or broken upload
         with request_id_context(created.request_id):
-            return Response(
-                {
-                    "status": "accepted",
-                    "request_id": str(created.request_id),
-                    "status_url": selectors.status_url(created),
-                },
-                status=status.HTTP_202_ACCEPTED,
-            )
+            return accepted(created)
+
+    @staticmethod
+    def _use_key(
+        request: Request, key: str, upload: UploadedFile, options: UploadOptionsSerializer
+    ) -> idempotency.KeyUse:
+        client = idempotency.client_of(request.user, request.META.get("REMOTE_ADDR", ""))
+        return idempotency.use_key(client, key, idempotency.fingerprint(upload, dict(options.validated_data)))
+
+    @staticmethod
+    def _duplicate(key_use: idempotency.KeyUse) -> Response:
+        if key_use.seen is idempotency.Seen.REPLAY and key_use.request is not None:
+            return accepted(key_use.request)
+        if key_use.seen is idempotency.Seen.OTHER_BODY:
+            message = "this Idempotency-Key was used for a different file or options: use a new key"
+            return refusal(status.HTTP_422_UNPROCESSABLE_ENTITY, message)
+        message = "an upload with this Idempotency-Key is still being accepted: ask again in a moment"
+        return refusal(status.HTTP_409_CONFLICT, message)
 
     @staticmethod
     def _too_large() -> Response:
@@ -124,6 +159,16 @@ class UploadView(APIView):
         return refusal(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"the file is over the {limit_mb:g} MB limit"
         )
+
+
+def accepted(created: ProcessingRequest) -> Response:
+    """The upload's answer; also a replayed upload's and a retry's."""
+    body = {
+        "status": "accepted",
+        "request_id": str(created.request_id),
+        "status_url": selectors.status_url(created),
+    }
+    return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class StatusView(APIView):

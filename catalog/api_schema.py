@@ -124,7 +124,17 @@ Status = inline_serializer(
 upload_schema = extend_schema(
     summary="Upload a CSV of products",
     request={"multipart/form-data": UploadForm},
-    responses={202: Accepted, 400: Refused, 413: Refused, 429: Message},
+    parameters=[
+        OpenApiParameter(
+            "Idempotency-Key",
+            str,
+            OpenApiParameter.HEADER,
+            description="1-255 visible ASCII characters. The same key and upload from the same client within "
+            "24 h answers as the first time (same request_id) and queues nothing; another file or options: "
+            "422; while the first is still being accepted: 409.",
+        )
+    ],
+    responses={202: Accepted, 400: Refused, 409: Refused, 413: Refused, 422: Refused, 429: Message},
 )
 
 status_schema = extend_schema(

@@ -263,7 +263,7 @@ def _mark_products_processed(product_ids: set[int]) -> None:
 
 def _finalize_if_settled(request_pk: int) -> None:
     settled = ProcessingRequest.objects.filter(
-        pk=request_pk, completed=False, images_total=F("images_done") + F("images_failed")
+        ProcessingRequest.settled_filter(), pk=request_pk, completed=False
     )
     if settled.exists():
         transaction.on_commit(lambda: enqueue("catalog.tasks.finalize_request", request_pk))
