@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -9,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -21,8 +24,8 @@ from catalog import api_schema, selectors, services
 from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import OutputFormat, ProcessingRequest
-from catalog.services import idempotency
-from sansio.csvfile import CsvProblem
+from catalog.services import idempotency, lifecycle
+from sansio.csvfile import CsvProblem, neutralise_formula
 
 
 def error_items(problems: list[CsvProblem]) -> list[dict[str, Any]]:
@@ -187,6 +190,81 @@ class StatusView(APIView):
         if found is None:
             return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
         return Response(selectors.status_payload(found))
+
+
+def _own_request(request: Request, raw_id: str) -> ProcessingRequest | Response:
+    """The request named in the path, as the status endpoint finds it (404 for others' with REQUIRE_AUTH)."""
+    try:
+        request_id = uuid.UUID(raw_id)
+    except ValueError:
+        return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {raw_id[:64]!r}")
+    found = selectors.find_request(request_id, request.user)
+    if found is None:
+        return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
+    return found
+
+
+class CancelView(APIView):
+    @api_schema.cancel_schema
+    def post(self, request: Request, request_id: str) -> Response:
+        found = _own_request(request, request_id)
+        if isinstance(found, Response):
+            return found
+        with request_id_context(found.request_id):
+            try:
+                cancelled = lifecycle.cancel_request(found)
+            except lifecycle.LifecycleRefused as exc:
+                return _message(status.HTTP_409_CONFLICT, str(exc))
+            return Response(selectors.status_payload(cancelled))
+
+
+class RetryView(APIView):
+    @api_schema.retry_schema
+    def post(self, request: Request, request_id: str) -> Response:
+        found = _own_request(request, request_id)
+        if isinstance(found, Response):
+            return found
+        with request_id_context(found.request_id):
+            try:
+                retried = lifecycle.retry_request(found)
+            except lifecycle.LifecycleRefused as exc:
+                return _message(status.HTTP_409_CONFLICT, str(exc))
+            return accepted(retried)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class _CsvRenderer(BaseRenderer):
+    """Lets a client ask for ``Accept: text/csv``; an error body still goes out as JSON text."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        return json.dumps(data).encode()
+
+
+class FailuresView(APIView):
+    renderer_classes = [JSONRenderer, _CsvRenderer]
+
+    @api_schema.failures_schema
+    def get(self, request: Request, request_id: str) -> Response | StreamingHttpResponse:
+        found = _own_request(request, request_id)
+        if isinstance(found, Response):
+            return found
+        writer = csv.writer(_Echo())
+        rows = (
+            writer.writerow([neutralise_formula(c) for c in row]) for row in selectors.failure_rows(found)
+        )
+        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+        stem = found.name.removesuffix(".csv").replace('"', "")
+        response["Content-Disposition"] = f'attachment; filename="{stem}-failures.csv"'
+        return response
 
 
 def _message(http_status: int, message: str) -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 
@@ -65,6 +66,10 @@ class Progress(_Serializer):
     images = serializers.IntegerField()
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField(help_text="Images not processed because the request was cancelled.")
+    reused = serializers.IntegerField(
+        help_text="Images done with an output made before: unchanged at their host, or identical bytes."
+    )
     percent = serializers.IntegerField()
 
 
@@ -113,6 +118,9 @@ Status = inline_serializer(
         "progress": Progress(),
         "options": Options(),
         "result_file": serializers.URLField(allow_null=True, help_text="The output CSV, once completed."),
+        "failures_file": serializers.URLField(
+            allow_null=True, help_text="CSV of the failed images (line, serial, position, URL, reason)."
+        ),
         "errors": ImageError(many=True),
         "errors_truncated": serializers.BooleanField(),
         "status_url": serializers.URLField(),
@@ -141,4 +149,34 @@ status_schema = extend_schema(
     summary="Progress, errors and result of a request",
     parameters=[OpenApiParameter("request_id", str, required=True, description="The UUID from the upload.")],
     responses={200: Status, 400: Message, 404: Message},
+)
+
+_REQUEST_ID = OpenApiParameter(
+    "request_id", str, OpenApiParameter.PATH, description="The UUID from the upload."
+)
+
+cancel_schema = extend_schema(
+    summary="Cancel a request",
+    description="Images not yet started are not processed; the request then completes as `cancelled` with a "
+    "result CSV of what was done. Repeating it is harmless.",
+    parameters=[_REQUEST_ID],
+    request=None,
+    responses={200: Status, 404: Message, 409: Message},
+)
+
+retry_schema = extend_schema(
+    summary="Retry a request's failed images",
+    description="Its failed images are queued again with a fresh attempt budget; the request goes back to "
+    "`processing`, and its result CSV and webhook are produced again when it completes.",
+    parameters=[_REQUEST_ID],
+    request=None,
+    responses={202: Accepted, 404: Message, 409: Message},
+)
+
+failures_schema = extend_schema(
+    summary="The failed images as CSV",
+    description="Columns: line, serial_number, position, url, reason (and code, where images carry one); "
+    "one row per failed image, in input order.",
+    parameters=[_REQUEST_ID],
+    responses={(200, "text/csv"): OpenApiTypes.STR, 404: Message},
 )

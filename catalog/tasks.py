@@ -20,6 +20,7 @@ from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import ProcessingRequest, WebhookDelivery
+from catalog.services import lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ def reconcile() -> None:
     for request_pk in report.requests_redispatched:
         dispatch_request.delay(request_pk)
     enqueue_images(report.images_requeued)
+    for request_pk in lifecycle.cancelled_leftovers():  # re-queued for a retry after the cancel
+        lifecycle.cancel_queued_images(request_pk)
     for request_pk in report.requests_to_finalize:
         finalize_request.delay(request_pk)
     for delivery_pk in webhooks.due_delivery_ids():  # webhook retries are scheduled in the database

@@ -114,7 +114,15 @@ def test_status_shape(client: Client) -> None:
     assert status["status"] == "pending"
     assert status["completed"] is False
     assert status["result_file"] is None
-    assert status["progress"] == {"products": 1, "images": 2, "done": 0, "failed": 0, "percent": 0}
+    assert status["progress"] == {
+        "products": 1,
+        "images": 2,
+        "done": 0,
+        "failed": 0,
+        "cancelled": 0,
+        "reused": 0,
+        "percent": 0,
+    }
     assert status["errors"] == []
     for key in ("request_id", "name", "created_at", "completed_at"):
         assert key in status

@@ -247,12 +247,12 @@ class _Settlement:
         for (request_pk, counter), n in self.counts.items():
             increment = {counter: F(counter) + n}
             ProcessingRequest.objects.filter(pk=request_pk).update(last_progress_at=self.now, **increment)
-        _mark_products_processed(self.products)
+        mark_products_processed(self.products)
         for request_pk in {request_pk for request_pk, _ in self.counts}:
-            _finalize_if_settled(request_pk)
+            finalize_if_settled(request_pk)
 
 
-def _mark_products_processed(product_ids: set[int]) -> None:
+def mark_products_processed(product_ids: set[int]) -> None:
     if not product_ids:
         return
     unsettled = ProductImage.objects.filter(
@@ -261,7 +261,7 @@ def _mark_products_processed(product_ids: set[int]) -> None:
     Product.objects.filter(pk__in=product_ids).exclude(pk__in=set(unsettled)).update(processed=True)
 
 
-def _finalize_if_settled(request_pk: int) -> None:
+def finalize_if_settled(request_pk: int) -> None:
     settled = ProcessingRequest.objects.filter(
         ProcessingRequest.settled_filter(), pk=request_pk, completed=False
     )
