@@ -204,32 +204,35 @@ def _own_request(request: Request, raw_id: str) -> ProcessingRequest | Response:
     return found
 
 
+def _change(
+    request: Request,
+    raw_id: str,
+    change: Callable[[ProcessingRequest], ProcessingRequest],
+    answer: Callable[[ProcessingRequest], Response],
+) -> Response:
+    """Cancel or retry: the same service as the page's buttons; 409 when the state does not allow it."""
+    found = _own_request(request, raw_id)
+    if isinstance(found, Response):
+        return found
+    with request_id_context(found.request_id):
+        try:
+            return answer(change(found))
+        except lifecycle.LifecycleRefused as exc:
+            return _message(status.HTTP_409_CONFLICT, str(exc))
+
+
 class CancelView(APIView):
     @api_schema.cancel_schema
     def post(self, request: Request, request_id: str) -> Response:
-        found = _own_request(request, request_id)
-        if isinstance(found, Response):
-            return found
-        with request_id_context(found.request_id):
-            try:
-                cancelled = lifecycle.cancel_request(found)
-            except lifecycle.LifecycleRefused as exc:
-                return _message(status.HTTP_409_CONFLICT, str(exc))
-            return Response(selectors.status_payload(cancelled))
+        return _change(
+            request, request_id, lifecycle.cancel_request, lambda r: Response(selectors.status_payload(r))
+        )
 
 
 class RetryView(APIView):
     @api_schema.retry_schema
     def post(self, request: Request, request_id: str) -> Response:
-        found = _own_request(request, request_id)
-        if isinstance(found, Response):
-            return found
-        with request_id_context(found.request_id):
-            try:
-                retried = lifecycle.retry_request(found)
-            except lifecycle.LifecycleRefused as exc:
-                return _message(status.HTTP_409_CONFLICT, str(exc))
-            return accepted(retried)
+        return _change(request, request_id, lifecycle.retry_request, accepted)
 
 
 class _Echo:

@@ -6,6 +6,7 @@ documents every field and error shape of the contract.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -155,22 +156,31 @@ _REQUEST_ID = OpenApiParameter(
     "request_id", str, OpenApiParameter.PATH, description="The UUID from the upload."
 )
 
-cancel_schema = extend_schema(
-    summary="Cancel a request",
-    description="Images not yet started are not processed; the request then completes as `cancelled` with a "
-    "result CSV of what was done. Repeating it is harmless.",
-    parameters=[_REQUEST_ID],
-    request=None,
-    responses={200: Status, 404: Message, 409: Message},
-)
 
-retry_schema = extend_schema(
-    summary="Retry a request's failed images",
-    description="Its failed images are queued again with a fresh attempt budget; the request goes back to "
-    "`processing`, and its result CSV and webhook are produced again when it completes.",
-    parameters=[_REQUEST_ID],
-    request=None,
-    responses={202: Accepted, 404: Message, 409: Message},
+def _change_schema(
+    summary: str, description: str, answer: tuple[int, Any]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return extend_schema(
+        summary=summary,
+        description=description,
+        parameters=[_REQUEST_ID],
+        request=None,
+        responses={answer[0]: answer[1], 404: Message, 409: Message},
+    )
+
+
+cancel_schema = _change_schema(
+    "Cancel a request",
+    "Images not yet started are not processed; the request then completes as `cancelled` with a result CSV "
+    "of what was done. 409 if it had already completed; repeating it is harmless.",
+    (200, Status),
+)
+retry_schema = _change_schema(
+    "Retry a request's failed images",
+    "Its failed images are queued again with a fresh attempt budget; the request goes back to `processing`, "
+    "and its result CSV and webhook are produced again when it completes. 409 while it is still processing "
+    "or when nothing failed.",
+    (202, Accepted),
 )
 
 failures_schema = extend_schema(
