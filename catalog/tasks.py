@@ -20,7 +20,7 @@ from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import ProcessingRequest, WebhookDelivery
-from catalog.services import lifecycle
+from catalog.services import lifecycle, reuse
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +80,9 @@ def dispatch_request(request_pk: int) -> None:
 Outcome = services.ImageOutput | services.ImageFailed
 
 
-def _produce(claimed: services.ClaimedImage) -> Outcome:
+def _produce(claimed: services.ClaimedImage, prior: reuse.Prior) -> Outcome:
     try:
-        return services.produce_output(claimed, _fetcher(), _transform_slots())
+        return services.produce_output(claimed, _fetcher(), _transform_slots(), prior)
     except services.ImageFailed as exc:
         return exc
     except Exception:
@@ -97,7 +97,13 @@ def process_images(image_ids: list[int]) -> None:
         return  # done already, or another worker holds them: a duplicate delivery is a no-op
     with request_id_context(claims[0].image.request.request_id):
         try:
-            futures = [_threads().submit(contextvars.copy_context().run, _produce, c) for c in claims]
+            priors = reuse.priors(claims, services.transform_options)  # what each URL sent last time
+            futures = [
+                _threads().submit(
+                    contextvars.copy_context().run, _produce, c, priors.get(c.image.pk, reuse.NO_PRIOR)
+                )
+                for c in claims
+            ]
             outcomes = [future.result() for future in futures]
         except SoftTimeLimitExceeded:
             services.settle([], [], [(claimed, "processing took too long") for claimed in claims])

@@ -5,5 +5,6 @@ without a database, a broker or a socket:
 
 - ``csvfile``: parse and validate an input catalogue CSV; write the result CSV.
 - ``images``: the image transform (decode, orient, resize, re-encode).
+- ``contentkeys``: the key an output is stored and shared under (input bytes + options + engine).
 - ``addresses``: the policy on which IP addresses the service may fetch from.
 """

@@ -84,25 +84,39 @@ class KeyUse:
 
 
 def use_key(client: str, key: str, fingerprint: str) -> KeyUse:
-    """Take the key for this upload, or say what a duplicate should answer."""
-    now = timezone.now()
-    IdempotentUpload.objects.filter(client=client, key=key).filter(
-        Q(created_at__lt=now - KEY_LIFETIME) | Q(request__isnull=True, created_at__lt=now - ACCEPT_TIMEOUT)
-    ).delete()
-    try:
-        with transaction.atomic():
-            row = IdempotentUpload.objects.create(client=client, key=key, fingerprint=fingerprint)
-        return KeyUse(Seen.NEW, row=row)
-    except IntegrityError:
-        pass
-    existing = IdempotentUpload.objects.filter(client=client, key=key).select_related("request").first()
-    if existing is None:  # the first was refused and freed the key a moment ago: a retry may take it
+    """Take the key for this upload, or say what a duplicate should answer.
+
+    A duplicate only reads: on SQLite a write would queue behind the first upload's transaction,
+    and find the key bound once it gets through, instead of answering 409 at once.
+    """
+    existing = _live(client, key)
+    if existing is None:
+        now = timezone.now()
+        IdempotentUpload.objects.filter(client=client, key=key).filter(
+            Q(created_at__lt=now - KEY_LIFETIME)
+            | Q(request__isnull=True, created_at__lt=now - ACCEPT_TIMEOUT)
+        ).delete()
+        try:
+            with transaction.atomic():
+                row = IdempotentUpload.objects.create(client=client, key=key, fingerprint=fingerprint)
+            return KeyUse(Seen.NEW, row=row)
+        except IntegrityError:
+            existing = _live(client, key)
+    if existing is None:  # taken and freed again in between (a refused first upload): it is in flux
         return KeyUse(Seen.IN_PROGRESS)
     if existing.fingerprint != fingerprint:
         return KeyUse(Seen.OTHER_BODY)
     if existing.request is None:
         return KeyUse(Seen.IN_PROGRESS)
     return KeyUse(Seen.REPLAY, request=existing.request)
+
+
+def _live(client: str, key: str) -> IdempotentUpload | None:
+    """The key's row unless it expired, or its upload was abandoned half-way."""
+    now = timezone.now()
+    rows = IdempotentUpload.objects.filter(client=client, key=key, created_at__gte=now - KEY_LIFETIME)
+    rows = rows.exclude(request__isnull=True, created_at__lt=now - ACCEPT_TIMEOUT)
+    return rows.select_related("request").first()
 
 
 def bind(row: IdempotentUpload, request: ProcessingRequest) -> None:

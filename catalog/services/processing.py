@@ -17,10 +17,12 @@ from django.utils import timezone
 
 from catalog import metrics
 from catalog.fetch import Fetcher, FetchError
-from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
+from catalog.models import ContentOutput, ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.queueing import enqueue
+from catalog.services import reuse
 from catalog.services.rowupdates import update_each
-from catalog.storage import output_image_name, save_bytes
+from catalog.storage import content_output_name, save_bytes
+from sansio.contentkeys import output_key
 from sansio.images import ImageRejected, TransformOptions, transform
 
 logger = logging.getLogger(__name__)
@@ -74,25 +76,44 @@ class ImageOutput:
     output_bytes: int
     input_size: tuple[int, int]
     output_size: tuple[int, int]
+    content_key: str = ""  # sansio.contentkeys.output_key of the input and options
+    source: reuse.SourceSeen | None = None  # what the URL sent, when it sent the bytes
+    reused: bool = False  # made before (unchanged at the host, or the same bytes): not transformed now
+
+    @classmethod
+    def stored(cls, row: ContentOutput, source: reuse.SourceSeen | None) -> ImageOutput:
+        return cls(
+            name=row.output_file,
+            format=row.output_format,
+            input_bytes=row.input_bytes,
+            output_bytes=row.output_bytes,
+            input_size=(row.input_width, row.input_height),
+            output_size=(row.output_width, row.output_height),
+            content_key=row.key,
+            source=source,
+            reused=True,
+        )
+
+    def content_row(self, now: datetime) -> ContentOutput:
+        assert self.source is not None
+        return ContentOutput(
+            key=self.content_key,
+            input_sha256=self.source.content_sha256,
+            output_file=self.name,
+            output_format=self.format,
+            input_bytes=self.input_bytes,
+            output_bytes=self.output_bytes,
+            input_width=self.input_size[0],
+            input_height=self.input_size[1],
+            output_width=self.output_size[0],
+            output_height=self.output_size[1],
+            created_at=now,
+        )
 
 
-@metrics.observe_image
-def produce_output(
-    claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object]
-) -> ImageOutput:
-    """Download, transform and store one image under its fixed name. Raises ImageFailed.
-
-    Touches no database, so a batch can run many of these in threads. ``transform_slots`` (a
-    semaphore) bounds how many decode and encode at once: downloads and uploads wait on the network,
-    transforms on the cores, and more transforms than cores only thrash the caches.
-    """
-    image, request = claimed.image, claimed.image.request
-    try:
-        with metrics.DOWNLOAD_SECONDS.time():
-            response = fetcher.fetch_image(image.input_url)
-    except FetchError as exc:
-        raise ImageFailed(str(exc), retryable=exc.retryable) from exc
-    options = TransformOptions(
+def transform_options(request: ProcessingRequest) -> TransformOptions:
+    """Everything that shapes a request's outputs (and so is in their content keys)."""
+    return TransformOptions(
         scale=request.scale,
         quality=request.quality,
         output_format=request.output_format,
@@ -100,14 +121,46 @@ def produce_output(
         max_frames=settings.IMAGE_MAX_FRAMES,
         background=settings.IMAGE_BACKGROUND,
     )
+
+
+@metrics.observe_image
+def produce_output(
+    claimed: ClaimedImage,
+    fetcher: Fetcher,
+    transform_slots: AbstractContextManager[object],
+    prior: reuse.Prior = reuse.NO_PRIOR,
+) -> ImageOutput:
+    """Download, transform and store one image under its content key. Raises ImageFailed.
+
+    With a ``prior`` (services/reuse.py) the download is conditional and a 304 reuses its output;
+    bytes that were transformed before with the same options are not transformed again. Touches the
+    database for one read at most (that lookup), so a batch can run many of these in threads.
+    ``transform_slots`` (a semaphore) bounds how many decode and encode at once: downloads and
+    uploads wait on the network, transforms on the cores, and more transforms than cores only thrash
+    the caches.
+    """
+    image, request = claimed.image, claimed.image.request
+    try:
+        with metrics.DOWNLOAD_SECONDS.time():
+            response = fetcher.fetch_image(
+                image.input_url, etag=prior.etag, last_modified=prior.last_modified
+            )
+    except FetchError as exc:
+        raise ImageFailed(str(exc), retryable=exc.retryable) from exc
+    if response.not_modified and prior.output is not None:
+        return ImageOutput.stored(prior.output, source=None)
+    options = transform_options(request)
+    seen = reuse.SourceSeen.of(image.input_url, response)
+    key = output_key(seen.content_sha256, options)
+    made = prior.output if prior.output is not None and prior.output.key == key else reuse.find_output(key)
+    if made is not None:
+        return ImageOutput.stored(made, seen)
     try:
         with transform_slots:
             result = transform(response.body, options)
     except ImageRejected as exc:
         raise ImageFailed(str(exc), retryable=False) from exc
-    name = output_image_name(
-        request.request_id, image.product.serial_number, image.position, result.extension
-    )
+    name = content_output_name(key, result.extension)
     save_bytes(name, result.data)
     return ImageOutput(
         name=name,
@@ -116,6 +169,8 @@ def produce_output(
         output_bytes=len(result.data),
         input_size=(result.input_width, result.input_height),
         output_size=(result.width, result.height),
+        content_key=key,
+        source=seen,
     )
 
 
@@ -131,6 +186,7 @@ def _output_fields(output: ImageOutput) -> dict[str, Any]:
         "output_width": output.output_size[0],
         "output_height": output.output_size[1],
         "error": "",
+        "reused": output.reused,
     }
 
 
@@ -153,6 +209,7 @@ def settle(
     ]
     released: list[ClaimedImage] = []
     with transaction.atomic():
+        reuse.record(done)
         for claimed, message in retry:
             if claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
                 error = f"{message} (gave up after {claimed.attempt} attempts)"
@@ -224,6 +281,7 @@ class _Settlement:
                 continue
             self.settled[image.pk] = (image, fields, counter)
             self.counts[(image.request_id, counter)] += 1
+            self.counts[(image.request_id, "images_reused")] += bool(fields.get("reused"))
             self.products.add(image.product_id)
             if fields["status"] == ImageStatus.FAILED:
                 logger.warning("image %s failed: %s", image.input_url, fields["error"])
@@ -240,11 +298,15 @@ class _Settlement:
         for original_pk in originals:
             image, fields, counter = self.settled[original_pk]
             copies = ProductImage.objects.filter(duplicate_of_id=original_pk, status=ImageStatus.QUEUED)
-            self.counts[(image.request_id, counter)] += copies.update(**fields)
+            copied = copies.update(**fields)
+            self.counts[(image.request_id, counter)] += copied
+            self.counts[(image.request_id, "images_reused")] += copied if fields.get("reused") else 0
 
     def write_counters(self) -> None:
         self.settle_duplicates()
         for (request_pk, counter), n in self.counts.items():
+            if not n:
+                continue
             increment = {counter: F(counter) + n}
             ProcessingRequest.objects.filter(pk=request_pk).update(last_progress_at=self.now, **increment)
         mark_products_processed(self.products)
