@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import cache
 
 from celery import shared_task
@@ -20,7 +21,7 @@ from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import ProcessingRequest, WebhookDelivery
-from catalog.services import lifecycle, reuse
+from catalog.services import lifecycle, retention, reuse
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +164,9 @@ def reconcile() -> None:
             len(report.images_requeued),
             report.images_given_up,
         )
+
+
+@shared_task(name="catalog.tasks.purge_expired", ignore_result=True)
+def purge_expired() -> None:
+    """The beat's retention run (when RETENTION_DAYS is set)."""
+    retention.purge(timedelta(days=settings.RETENTION_DAYS))

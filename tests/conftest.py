@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,3 +20,16 @@ def _fresh_throttle_counts(request: pytest.FixtureRequest) -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def media(tmp_path: Path, settings: Any) -> Path:
+    """Default storage on local disk under tmp_path (returned), overwriting as the service's does."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "base_url": "/media/", "allow_overwrite": True},
+        },
+    }
+    return tmp_path

@@ -26,14 +26,8 @@ CSV = (
 
 
 @pytest.fixture(autouse=True)
-def _storage(tmp_path: Path, settings) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path), "base_url": "/media/", "allow_overwrite": True},
-        },
-    }
+def _storage(media: Path) -> None:
+    pass
 
 
 @pytest.fixture
