@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -18,7 +20,7 @@ import urllib3
 
 from tests.e2e.test_pipeline import photo
 from tests.support.imageserver import ImageServer
-from tests.support.stack import Stack
+from tests.support.stack import REPO, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -200,3 +202,50 @@ def test_retry_after_the_host_recovers(embedded_stack: Stack, image_server: Imag
     assert (status["progress"]["done"], status["progress"]["failed"]) == (2, 0)
     assert all(output_urls(embedded_stack, status)), "the result CSV is made again, whole"
     assert image_server.hits[path_of(image_server, good)] == 1, "the image done before is not fetched again"
+
+
+AGE = """
+from datetime import timedelta
+from django.utils import timezone
+from catalog.models import ContentOutput, ProcessingRequest
+long_ago = timezone.now() - timedelta(days=40)
+ProcessingRequest.objects.filter(request_id="{request_id}").update(created_at=long_ago, completed_at=long_ago)
+ContentOutput.objects.update(created_at=long_ago)
+"""
+
+
+def test_retention_keeps_what_is_still_referenced(embedded_stack: Stack, image_server: ImageServer) -> None:
+    prefix = uuid.uuid4().hex
+    urls = [
+        image_server.add(f"{prefix}/{n}.jpg", photo((50 + n, 40), "JPEG"), validators=True) for n in range(3)
+    ]
+    old = run(embedded_stack, catalogue_csv(urls))
+    kept = run(embedded_stack, catalogue_csv(urls[:2]))  # shares two of the old request's outputs
+    old_outputs, kept_outputs = output_urls(embedded_stack, old), output_urls(embedded_stack, kept)
+    assert kept_outputs == old_outputs[:2]
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=embedded_stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout
+
+    manage("shell", "-c", AGE.format(request_id=old["request_id"]))
+    purged = manage("purge", "--older-than", "30")
+    assert "Removed 1 requests" in purged, purged
+
+    gone = embedded_stack.http.request(
+        "GET", f"{embedded_stack.base_url}/api/status/", fields={"request_id": str(old["request_id"])}
+    )
+    assert gone.status == 404
+    assert embedded_stack.get(str(old["result_file"])).status == 404
+    assert embedded_stack.get(old_outputs[2]).status == 404, "used by the old request only"
+    assert embedded_stack.status(str(kept["request_id"]))["completed"]
+    assert all(embedded_stack.get(url).status == 200 for url in kept_outputs), "still referenced: kept"
+    assert embedded_stack.get(str(kept["result_file"])).status == 200
