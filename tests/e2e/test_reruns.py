@@ -13,11 +13,13 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 import urllib3
 
+from tests.e2e.test_cli import submit
 from tests.e2e.test_pipeline import photo
 from tests.support.imageserver import ImageServer
 from tests.support.stack import REPO, Stack
@@ -249,3 +251,36 @@ def test_retention_keeps_what_is_still_referenced(embedded_stack: Stack, image_s
     assert embedded_stack.status(str(kept["request_id"]))["completed"]
     assert all(embedded_stack.get(url).status == 200 for url in kept_outputs), "still referenced: kept"
     assert embedded_stack.get(str(kept["result_file"])).status == 200
+
+
+def test_the_command_line_retries_and_cancels(
+    embedded_stack: Stack, image_server: ImageServer, tmp_path: Path
+) -> None:
+    prefix = uuid.uuid4().hex
+    good = image_server.add(f"{prefix}/good.jpg", photo((40, 30), "JPEG"))
+    broken = image_server.add(f"{prefix}/broken.jpg", b"gone", "text/plain", 404)
+    status = run(embedded_stack, catalogue_csv([good, broken]))
+    request_id = str(status["request_id"])
+    image_server.add(f"{prefix}/broken.jpg", photo((40, 30), "JPEG"))  # the host is back
+
+    output = tmp_path / "result.csv"
+    retried = submit(embedded_stack, "--retry", request_id, "--output", str(output))
+    assert retried.returncode == 0, retried.stderr
+    assert f"Retrying the failed images of request {request_id}" in retried.stdout
+    rows = list(csv.reader(io.StringIO(output.read_text())))
+    assert all(rows[1][3].split(",")), "both outputs in the new result CSV"
+
+    refused = submit(embedded_stack, "--cancel", request_id)
+    assert refused.returncode == 1 and "already completed" in refused.stderr
+
+    gate = threading.Event()
+    held = [image_server.add(f"{prefix}/held{n}.jpg", photo((40, 30), "JPEG"), gate=gate) for n in range(40)]
+    code, accepted = embedded_stack.upload(catalogue_csv(held))
+    assert code == 202
+    try:
+        cancelled = submit(embedded_stack, "--cancel", str(accepted["request_id"]))
+    finally:
+        gate.set()
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert f"Cancelled request {accepted['request_id']}" in cancelled.stdout
+    assert embedded_stack.wait_complete(str(accepted["request_id"]))["status"] == "cancelled"
