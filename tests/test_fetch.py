@@ -863,6 +863,7 @@ def test_a_conditional_request_with_current_validators_gets_unchanged_and_no_bod
     origin: Origin, make_fetcher: Callable[..., Fetcher]
 ) -> None:
     fetcher = make_fetcher()
+    connections = origin.connections  # the origin serves the whole module
     first = fetcher.fetch_image(origin.url("/validated"))
     assert (first.status, first.not_modified, first.body) == (200, False, PNG)
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
@@ -873,7 +874,7 @@ def test_a_conditional_request_with_current_validators_gets_unchanged_and_no_bod
     ):
         again = fetcher.fetch_image(origin.url("/validated"), **validators)
         assert (again.status, again.not_modified, again.body) == (304, True, b"")
-    assert origin.connections == 1, "a 304 leaves the connection reusable"
+    assert origin.connections == connections + 1, "a 304 leaves the connection reusable"
     sent = origin.requests[-1].headers
     assert (sent["if-none-match"], sent["if-modified-since"]) == (etag, modified)
 

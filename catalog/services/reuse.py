@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db import close_old_connections
 from django.utils import timezone
 
 from catalog.fetch import Response
@@ -91,7 +92,12 @@ def priors(
 
 
 def find_output(key: str) -> ContentOutput | None:
-    """The stored output of these bytes and options, made for any image before (one indexed read)."""
+    """The stored output of these bytes and options, made for any image before (one indexed read).
+
+    Runs in a batch's download threads, each with its own connection, which no task boundary
+    tidies: one past its age or broken is replaced first, as Celery's fix-up does for the task's own.
+    """
+    close_old_connections()
     return ContentOutput.objects.filter(key=key).first()
 
 
