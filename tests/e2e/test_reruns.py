@@ -52,39 +52,40 @@ def path_of(server: ImageServer, url: str) -> str:
 
 
 def test_a_rerun_downloads_nothing_whole_and_a_changed_image_is_made_again(
-    embedded_stack: Stack, image_server: ImageServer
+    stack: Stack, image_server: ImageServer
 ) -> None:
+    """On every backend (SQLite, PostgreSQL; files, S3): the upserts and shared names are theirs."""
     prefix = uuid.uuid4().hex
     urls = [
         image_server.add(f"{prefix}/{n}.jpg", photo((80 + n, 60), "JPEG"), validators=True) for n in range(6)
     ]
     body = catalogue_csv(urls)
 
-    first = run(embedded_stack, body)
+    first = run(stack, body)
     assert first["status"] == "completed"
     assert first["progress"]["reused"] == 0
-    first_outputs = output_urls(embedded_stack, first)
+    first_outputs = output_urls(stack, first)
     assert len(set(first_outputs)) == 6 and all(first_outputs)
 
-    again = run(embedded_stack, body)
+    again = run(stack, body)
     assert again["status"] == "completed"
     assert again["progress"]["done"] == 6 and again["progress"]["reused"] == 6
     for url in urls:
         assert image_server.downloads(path_of(image_server, url)) == 1, "not downloaded whole again"
         assert image_server.answers[(path_of(image_server, url), 304)] == 1, "asked conditionally"
-    assert output_urls(embedded_stack, again) == first_outputs, "the stored outputs, shared"
-    assert embedded_stack.get(first_outputs[0]).status == 200
+    assert output_urls(stack, again) == first_outputs, "the stored outputs, shared"
+    assert stack.get(first_outputs[0]).status == 200
 
     changed = path_of(image_server, urls[2])
     image_server.add(changed, photo((90, 70), "JPEG"), validators=True)
-    third = run(embedded_stack, body)
+    third = run(stack, body)
     assert third["progress"]["reused"] == 5, "only the changed image is made again"
     assert image_server.downloads(changed) == 2
     assert [image_server.downloads(path_of(image_server, u)) for u in urls].count(1) == 5
-    third_outputs = output_urls(embedded_stack, third)
+    third_outputs = output_urls(stack, third)
     assert third_outputs[2] != first_outputs[2]
     assert third_outputs[:2] + third_outputs[3:] == first_outputs[:2] + first_outputs[3:]
-    assert embedded_stack.get(third_outputs[2]).status == 200
+    assert stack.get(third_outputs[2]).status == 200
 
 
 def test_identical_bytes_under_another_url_are_transformed_once(
