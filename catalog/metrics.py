@@ -57,6 +57,10 @@ IMAGE_FAILURES = Counter(
     "Attempts at an image that gave no output, by reason; retryable ones are tried again.",
     ["reason", "retryable"],
 )
+IMAGES_REUSED = Counter(
+    "catalog_images_reused",
+    "Images given an output made before (unchanged at their host, or identical bytes): not transformed.",
+)
 INPUT_BYTES = Counter("catalog_image_input_bytes", "Bytes downloaded for images that were processed.")
 OUTPUT_BYTES = Counter("catalog_image_output_bytes", "Bytes of the outputs stored.")
 PROCESSING_SECONDS = Histogram(
@@ -145,9 +149,12 @@ def observe_image(
             )
             raise
         ms = _observe_time(started)
-        IMAGES_PROCESSED.inc()
-        INPUT_BYTES.inc(output.input_bytes)
-        OUTPUT_BYTES.inc(output.output_bytes)
+        if output.reused:  # nothing made: its bytes were counted when it was
+            IMAGES_REUSED.inc()
+        else:
+            IMAGES_PROCESSED.inc()
+            INPUT_BYTES.inc(output.input_bytes)
+            OUTPUT_BYTES.inc(output.output_bytes)
         logger.info(
             "image %s done in %d ms: %d -> %d bytes",
             claimed.image.pk,
