@@ -22,14 +22,8 @@ from pathlib import Path
 
 import urllib3
 
-from bench.pipeline import csv_for, photo_jpeg
+from bench.pipeline import csv_for, photo_jpeg, with_comment
 from tests.support.stack import Stack, free_port
-
-
-def with_comment(jpeg: bytes, text: str) -> bytes:
-    """The same picture, other bytes: a COM segment right after the start-of-image marker."""
-    comment = text.encode()
-    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
 
 
 def host_answers(port: int) -> dict[str, int]:
