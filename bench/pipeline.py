@@ -46,6 +46,12 @@ def photo_jpeg(seed: int, size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
+def with_comment(jpeg: bytes, text: str) -> bytes:
+    """The same picture, other bytes: a COM segment right after the start-of-image marker."""
+    comment = text.encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
+
+
 def plain_transform(data: bytes) -> int:
     """The minimal correct loop: decode at reduced size, resize to exactly half, encode at q50."""
     with Image.open(io.BytesIO(data)) as im:
@@ -250,9 +256,10 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(tmp)
         served = root / "served"
         served.mkdir()
-        distinct = 50  # distinct pictures, served under many names: every URL is fetched and processed
+        distinct = 50  # distinct pictures, each image its own bytes (a comment): every one is processed,
+        # none reused as identical to another (see the README's "Re-runs")
         pictures = [photo_jpeg(seed, (width, height)) for seed in range(distinct)]
-        images = [pictures[n % distinct] for n in range(args.images)]
+        images = [with_comment(pictures[n % distinct], f"image {n}") for n in range(args.images)]
         for n, data in enumerate(images):
             (served / f"{n}.jpg").write_bytes(data)
         port = free_port()

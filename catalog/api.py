@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -19,7 +24,8 @@ from catalog import api_schema, selectors, services
 from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import OutputFormat, ProcessingRequest
-from sansio.csvfile import CsvProblem
+from catalog.services import idempotency, lifecycle
+from sansio.csvfile import CsvProblem, neutralise_formula
 from sansio.sizes import human_size
 
 
@@ -76,7 +82,10 @@ class UploadOptionsSerializer(_Serializer):
 
 
 def accept_csv(
-    request: HttpRequest | Request, upload: UploadedFile, options: UploadOptionsSerializer
+    request: HttpRequest | Request,
+    upload: UploadedFile,
+    options: UploadOptionsSerializer,
+    on_stored: Callable[[ProcessingRequest], None] | None = None,
 ) -> ProcessingRequest:
     """Store a CSV as a request, for the API and the upload page alike (or CatalogueRejected)."""
     user = request.user
@@ -86,6 +95,7 @@ def accept_csv(
         options=services.RequestOptions(**options.validated_data),
         base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/"),
         owner=user if user is not None and user.is_authenticated else None,
+        on_stored=on_stored,
     )
 
 
@@ -112,25 +122,63 @@ class UploadView(APIView):
                 for message in messages
             ]
             return Response(error_body(errors=errors), status=status.HTTP_400_BAD_REQUEST)
+        return self._accept(request, upload, options)
+
+    def _accept(self, request: Request, upload: UploadedFile, options: UploadOptionsSerializer) -> Response:
+        """Store the upload as a request; with an Idempotency-Key, once (see services/idempotency.py)."""
+        key_use: idempotency.KeyUse | None = None
+        if "Idempotency-Key" in request.headers:
+            try:
+                key = idempotency.parse_key(request.headers["Idempotency-Key"])
+            except idempotency.KeyRefused as exc:
+                return refusal(status.HTTP_400_BAD_REQUEST, str(exc), field="Idempotency-Key")
+            key_use = self._use_key(request, key, upload, options)
+            if key_use.seen is not idempotency.Seen.NEW:
+                return self._duplicate(key_use)
         try:
-            created = accept_csv(request, upload, options)
+            row = key_use.row if key_use is not None else None
+            bind = None if row is None else partial(idempotency.bind, row)
+            created = accept_csv(request, upload, options, on_stored=bind)  # bound as the request is stored
         except services.CatalogueRejected as exc:
             body = error_body(errors=error_items(exc.problems), truncated=exc.truncated)
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        finally:
+            if key_use is not None and key_use.row is not None:
+                idempotency.free(key_use.row)  # only while unbound: a refused or broken upload
         with request_id_context(created.request_id):
-            return Response(
-                {
-                    "status": "accepted",
-                    "request_id": str(created.request_id),
-                    "status_url": selectors.status_url(created),
-                },
-                status=status.HTTP_202_ACCEPTED,
-            )
+            return accepted(created)
+
+    @staticmethod
+    def _use_key(
+        request: Request, key: str, upload: UploadedFile, options: UploadOptionsSerializer
+    ) -> idempotency.KeyUse:
+        client = idempotency.client_of(request.user, request.META.get("REMOTE_ADDR", ""))
+        return idempotency.use_key(client, key, idempotency.fingerprint(upload, dict(options.validated_data)))
+
+    @staticmethod
+    def _duplicate(key_use: idempotency.KeyUse) -> Response:
+        if key_use.seen is idempotency.Seen.REPLAY and key_use.request is not None:
+            return accepted(key_use.request)
+        if key_use.seen is idempotency.Seen.OTHER_BODY:
+            message = "this Idempotency-Key was used for a different file or options: use a new key"
+            return refusal(status.HTTP_422_UNPROCESSABLE_ENTITY, message)
+        message = "an upload with this Idempotency-Key is still being accepted: ask again in a moment"
+        return refusal(status.HTTP_409_CONFLICT, message)
 
     @staticmethod
     def _too_large() -> Response:
         limit = human_size(settings.CSV_MAX_BYTES)
         return refusal(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"the file is over the {limit} limit")
+
+
+def accepted(created: ProcessingRequest) -> Response:
+    """The upload's answer; also a replayed upload's and a retry's."""
+    body = {
+        "status": "accepted",
+        "request_id": str(created.request_id),
+        "status_url": selectors.status_url(created),
+    }
+    return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class StatusView(APIView):
@@ -149,6 +197,84 @@ class StatusView(APIView):
         if found is None:
             return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
         return Response(selectors.status_payload(found))
+
+
+def _own_request(request: Request, raw_id: str) -> ProcessingRequest | Response:
+    """The request named in the path, as the status endpoint finds it (404 for others' with REQUIRE_AUTH)."""
+    try:
+        request_id = uuid.UUID(raw_id)
+    except ValueError:
+        return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {raw_id[:64]!r}")
+    found = selectors.find_request(request_id, request.user)
+    if found is None:
+        return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
+    return found
+
+
+def _change(
+    request: Request,
+    raw_id: str,
+    change: Callable[[ProcessingRequest], ProcessingRequest],
+    answer: Callable[[ProcessingRequest], Response],
+) -> Response:
+    """Cancel or retry: the same service as the page's buttons; 409 when the state does not allow it."""
+    found = _own_request(request, raw_id)
+    if isinstance(found, Response):
+        return found
+    with request_id_context(found.request_id):
+        try:
+            return answer(change(found))
+        except lifecycle.LifecycleRefused as exc:
+            return _message(status.HTTP_409_CONFLICT, str(exc))
+
+
+class CancelView(APIView):
+    @api_schema.cancel_schema
+    def post(self, request: Request, request_id: str) -> Response:
+        return _change(
+            request, request_id, lifecycle.cancel_request, lambda r: Response(selectors.status_payload(r))
+        )
+
+
+class RetryView(APIView):
+    @api_schema.retry_schema
+    def post(self, request: Request, request_id: str) -> Response:
+        return _change(request, request_id, lifecycle.retry_request, accepted)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class _CsvRenderer(BaseRenderer):
+    """Lets a client ask for ``Accept: text/csv``; an error body still goes out as JSON text."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        return json.dumps(data).encode()
+
+
+class FailuresView(APIView):
+    renderer_classes = [JSONRenderer, _CsvRenderer]
+
+    @api_schema.failures_schema
+    def get(self, request: Request, request_id: str) -> Response | StreamingHttpResponse:
+        found = _own_request(request, request_id)
+        if isinstance(found, Response):
+            return found
+        writer = csv.writer(_Echo())
+        rows = (
+            writer.writerow([neutralise_formula(c) for c in row]) for row in selectors.failure_rows(found)
+        )
+        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+        stem = found.name.removesuffix(".csv").replace('"', "")
+        response["Content-Disposition"] = f'attachment; filename="{stem}-failures.csv"'
+        return response
 
 
 def _message(http_status: int, message: str) -> Response:

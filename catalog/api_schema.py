@@ -6,8 +6,10 @@ documents every field and error shape of the contract.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 
@@ -66,6 +68,10 @@ class Progress(_Serializer):
     images = serializers.IntegerField()
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField(help_text="Images not processed because the request was cancelled.")
+    reused = serializers.IntegerField(
+        help_text="Images done with an output made before: unchanged at their host, or identical bytes."
+    )
     percent = serializers.IntegerField()
 
 
@@ -119,6 +125,9 @@ Status = inline_serializer(
         "progress": Progress(),
         "options": Options(),
         "result_file": serializers.URLField(allow_null=True, help_text="The output CSV, once completed."),
+        "failures_file": serializers.URLField(
+            allow_null=True, help_text="CSV of the failed images (line, serial, position, URL, reason)."
+        ),
         "errors": ImageError(many=True),
         "errors_truncated": serializers.BooleanField(),
         "status_url": serializers.URLField(),
@@ -130,11 +139,60 @@ Status = inline_serializer(
 upload_schema = extend_schema(
     summary="Upload a CSV of products",
     request={"multipart/form-data": UploadForm},
-    responses={202: Accepted, 400: Refused, 413: Refused, 429: Message},
+    parameters=[
+        OpenApiParameter(
+            "Idempotency-Key",
+            str,
+            OpenApiParameter.HEADER,
+            description="1-255 visible ASCII characters. The same key and upload from the same client within "
+            "24 h answers as the first time (same request_id) and queues nothing; another file or options: "
+            "422; while the first is still being accepted: 409.",
+        )
+    ],
+    responses={202: Accepted, 400: Refused, 409: Refused, 413: Refused, 422: Refused, 429: Message},
 )
 
 status_schema = extend_schema(
     summary="Progress, errors and result of a request",
     parameters=[OpenApiParameter("request_id", str, required=True, description="The UUID from the upload.")],
     responses={200: Status, 400: Message, 404: Message},
+)
+
+_REQUEST_ID = OpenApiParameter(
+    "request_id", str, OpenApiParameter.PATH, description="The UUID from the upload."
+)
+
+
+def _change_schema(
+    summary: str, description: str, answer: tuple[int, Any]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return extend_schema(
+        summary=summary,
+        description=description,
+        parameters=[_REQUEST_ID],
+        request=None,
+        responses={answer[0]: answer[1], 404: Message, 409: Message},
+    )
+
+
+cancel_schema = _change_schema(
+    "Cancel a request",
+    "Images not yet started are not processed; the request then completes as `cancelled` with a result CSV "
+    "of what was done. 409 if it had already completed; repeating it is harmless.",
+    (200, Status),
+)
+retry_schema = _change_schema(
+    "Retry a request's failed images",
+    "Its failed images are queued again with a fresh attempt budget; the request goes back to `processing`, "
+    "and its result CSV and webhook are produced again when it completes. 409 while it is still processing "
+    "or when nothing failed.",
+    (202, Accepted),
+)
+
+failures_schema = extend_schema(
+    summary="The failed images as CSV",
+    description="Columns: line, serial_number, position, url, reason (and code, where images carry one); "
+    "one row per failed image, in input order.",
+    parameters=[_REQUEST_ID],
+    responses={(200, "text/csv"): OpenApiTypes.STR, 404: Message},
 )

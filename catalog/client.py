@@ -76,6 +76,8 @@ class Status:
     failures: tuple[ImageFailure, ...]
     created_at: str | None
     completed_at: str | None
+    cancelled: int = 0
+    reused: int = 0
 
     @property
     def settled(self) -> int:
@@ -101,6 +103,8 @@ class Status:
             failures=failures,
             created_at=data.get("created_at"),
             completed_at=data.get("completed_at"),
+            cancelled=int(progress.get("cancelled", 0)),
+            reused=int(progress.get("reused", 0)),
         )
 
 
@@ -129,6 +133,15 @@ class Client:
     def status(self, request_id: str) -> Status:
         url = f"{self.server}/api/status/"
         return Status.from_json(self._json("GET", url, fields={"request_id": request_id}))
+
+    def cancel(self, request_id: str) -> Status:
+        """Images not yet started are not processed; the request completes as cancelled."""
+        return Status.from_json(self._json("POST", f"{self.server}/api/requests/{request_id}/cancel/"))
+
+    def retry(self, request_id: str) -> Accepted:
+        """Queue a completed request's failed images again."""
+        data = self._json("POST", f"{self.server}/api/requests/{request_id}/retry/")
+        return Accepted(str(data["request_id"]), str(data["status_url"]))
 
     def status_url(self, request_id: str) -> str:
         return f"{self.server}/api/status/?request_id={request_id}"

@@ -114,6 +114,11 @@ class Response:
     body: bytes
     url: str  # after redirects
 
+    @property
+    def not_modified(self) -> bool:
+        """A 304 to a conditional request: the resource is what it was; no body came."""
+        return self.status == 304
+
 
 # --- Deadline enforcement --------------------------------------------------------------------------
 
@@ -393,10 +398,20 @@ class Fetcher:
             total_timeout=total_timeout,
         )
 
-    def fetch_image(self, url: str) -> Response:
-        """GET an image, following redirects; FetchError unless it answers 200 with an image-like type."""
+    def fetch_image(self, url: str, *, etag: str = "", last_modified: str = "") -> Response:
+        """GET an image, following redirects; FetchError unless it answers 200 with an image-like type.
+
+        Given the ``ETag`` or ``Last-Modified`` the URL sent last time, the request is conditional
+        (``If-None-Match``, ``If-Modified-Since``; the host judges by the first if both) and a ``304``
+        also comes back: a Response whose ``not_modified`` is true, with no body.
+        """
         headers = {"Accept": "image/*,*/*;q=0.5"}
-        return self._exchange("GET", url, body=None, headers=headers, follow=True, accept=self._check_image)
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        accept = self._check_image_or_unchanged if etag or last_modified else self._check_image
+        return self._exchange("GET", url, body=None, headers=headers, follow=True, accept=accept)
 
     def close(self) -> None:
         self._pools.clear()
@@ -479,13 +494,17 @@ class Fetcher:
         try:
             if accept is not None:
                 accept(resp, target)
-            data = self._read_body(resp, target, deadline)
+            data = b"" if resp.status == 304 else self._read_body(resp, target, deadline)  # 304: no body
         except BaseException:
             self._discard(resp, deadline)
             raise
         trail.received = len(data)
         self._release(resp, deadline)
         return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url)
+
+    def _check_image_or_unchanged(self, resp: BaseHTTPResponse, target: _Target) -> None:
+        if resp.status != 304:
+            self._check_image(resp, target)
 
     def _check_image(self, resp: BaseHTTPResponse, target: _Target) -> None:
         if resp.status != 200:

@@ -30,6 +30,10 @@ IMAGE_FAILURES = Counter(
     "Attempts at an image that gave no output, by reason code; retryable ones are tried again.",
     ["reason", "retryable"],
 )
+IMAGES_REUSED = Counter(
+    "catalog_images_reused",
+    "Images given an output made before (unchanged at their host, or identical bytes): not transformed.",
+)
 INPUT_BYTES = Counter("catalog_image_input_bytes", "Bytes downloaded for images that were processed.")
 OUTPUT_BYTES = Counter("catalog_image_output_bytes", "Bytes of the outputs stored.")
 PROCESSING_SECONDS = Histogram(
@@ -55,9 +59,15 @@ def count_attempt(seconds: float, *, failure: Reason | None = None, retryable: b
     return round(seconds * 1000)
 
 
-def count_processed(images: Iterable[tuple[int, int]]) -> None:
-    """Images settled with an output, each as (input bytes, output bytes)."""
-    for input_bytes, output_bytes in images:
+def count_processed(images: Iterable[tuple[int, int, bool]]) -> None:
+    """Images settled with an output, each as (input bytes, output bytes, reused).
+
+    A reused output was made before, and its bytes counted then: it counts as reused only.
+    """
+    for input_bytes, output_bytes, reused in images:
+        if reused:
+            IMAGES_REUSED.inc()
+            continue
         IMAGES_PROCESSED.inc()
         INPUT_BYTES.inc(input_bytes)
         OUTPUT_BYTES.inc(output_bytes)

@@ -15,6 +15,7 @@ class RequestStatus(models.TextChoices):
     COMPLETED = "completed"
     COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class OutputFormat(models.TextChoices):
@@ -30,6 +31,7 @@ class ImageStatus(models.TextChoices):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # still queued when its request was cancelled: never processed
 
 
 class ProcessingRequest(models.Model):
@@ -63,6 +65,12 @@ class ProcessingRequest(models.Model):
     images_total = models.PositiveIntegerField(default=0)
     images_done = models.PositiveIntegerField(default=0)
     images_failed = models.PositiveIntegerField(default=0)
+    images_cancelled = models.PositiveIntegerField(default=0, db_default=0)
+    images_reused = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Images done with an output made before (unchanged or identical bytes).",
+    )
 
     result_file = models.CharField(max_length=512, blank=True, help_text="Storage name of the output CSV.")
     completed = models.BooleanField(default=False)
@@ -83,7 +91,13 @@ class ProcessingRequest(models.Model):
 
     @property
     def images_settled(self) -> int:
-        return self.images_done + self.images_failed
+        return self.images_done + self.images_failed + self.images_cancelled
+
+    @staticmethod
+    def settled_filter() -> models.Q:
+        """Every image has an outcome: the condition a request is finalized on (one UPDATE/SELECT)."""
+        settled = models.F("images_done") + models.F("images_failed") + models.F("images_cancelled")
+        return models.Q(images_total=settled)
 
 
 class Product(models.Model):
@@ -145,6 +159,9 @@ class ProductImage(models.Model):
     error = models.TextField(blank=True)
     error_code = models.CharField(
         max_length=32, blank=True, db_default="", help_text="Why it failed: a code of sansio/reasons.py."
+    )
+    reused = models.BooleanField(  # db_default: intake inserts images with plain SQL
+        default=False, db_default=False, help_text="Its output was made before, not for this image."
     )
     input_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     output_bytes = models.PositiveBigIntegerField(null=True, blank=True)
@@ -210,3 +227,66 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error}"
+
+
+# --- Re-runs: idempotent uploads, content-keyed outputs, what each source URL sent last time ---------
+
+
+class IdempotentUpload(models.Model):
+    """An upload's Idempotency-Key: the unique (client, key) row is the lock a duplicate runs into."""
+
+    client = models.CharField(max_length=128, help_text="user:<pk> when signed in, else ip:<address>.")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the file's bytes and the options.")
+    request = models.ForeignKey(
+        ProcessingRequest,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="idempotency_keys",
+        help_text="Null while the first upload is still being accepted.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="unique_idempotency_key")]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.client} {self.key}"
+
+
+class ContentOutput(models.Model):
+    """One transform's output, keyed by input bytes + options + engine: made once, shared by all."""
+
+    key = models.CharField(max_length=64, unique=True)
+    input_sha256 = models.CharField(max_length=64)
+    output_file = models.CharField(max_length=512, help_text="Storage name: outputs/by-content/<key>.<ext>.")
+    output_format = models.CharField(max_length=16)
+    input_bytes = models.PositiveBigIntegerField()
+    output_bytes = models.PositiveBigIntegerField()
+    input_width = models.PositiveIntegerField()
+    input_height = models.PositiveIntegerField()
+    output_width = models.PositiveIntegerField()
+    output_height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.output_file
+
+
+class SourceVersion(models.Model):
+    """What a source URL sent last time: its validators, for a conditional request, and its bytes' hash."""
+
+    url_sha256 = models.CharField(max_length=64, unique=True, help_text="sha256 of the URL (URLs are long).")
+    url = models.TextField()
+    etag = models.CharField(max_length=512, blank=True)
+    last_modified = models.CharField(max_length=64, blank=True)
+    content_sha256 = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["seen_at"])]
+
+    def __str__(self) -> str:
+        return self.url

@@ -75,6 +75,8 @@ def progress_line(
     parts = [f"{status.percent:3d}%", f"{status.settled}/{status.images} images"]
     if status.failed:
         parts.append(f"{status.failed} failed")
+    if status.reused:
+        parts.append(f"{status.reused} reused")
     parts.append(clock(elapsed))
     if eta is not None:
         parts.append(f"eta {clock(eta)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,10 @@ def result_url(request: ProcessingRequest) -> str | None:
     return absolute_url(request.result_file, request.base_url) if request.result_file else None
 
 
+def failures_url(request: ProcessingRequest) -> str:
+    return f"{request.base_url}/api/requests/{request.request_id}/failures.csv"
+
+
 def progress(request: ProcessingRequest) -> dict[str, int]:
     """From the request's counters: a poll costs one row read, however many images there are."""
     settled = request.images_settled
@@ -51,6 +56,8 @@ def progress(request: ProcessingRequest) -> dict[str, int]:
         "images": request.images_total,
         "done": request.images_done,
         "failed": request.images_failed,
+        "cancelled": request.images_cancelled,
+        "reused": request.images_reused,
         "percent": percent,
     }
 
@@ -76,6 +83,32 @@ def image_errors(request: ProcessingRequest, limit: int = MAX_ERRORS_SHOWN) -> l
     ]
 
 
+FAILURE_COLUMNS = ["line", "serial_number", "position", "url", "reason"]
+
+
+def _has_error_code() -> bool:
+    return any(f.name == "error_code" for f in ProductImage._meta.get_fields())
+
+
+def failure_rows(request: ProcessingRequest, chunk: int = 2000) -> Iterator[list[str]]:
+    """The failures CSV: a header, then every failed image in input order (a code column when images
+    carry one). Read by chunks of ids: SQLite gives no isolation between a cursor and writes."""
+    with_code = _has_error_code()
+    yield [*FAILURE_COLUMNS, "code"] if with_code else FAILURE_COLUMNS
+    fields = ["product__line", "product__serial_text", "position", "input_url", "error"]
+    fields += ["error_code"] if with_code else []
+    failed = ProductImage.objects.filter(request=request, status=ImageStatus.FAILED)
+    ids = list(failed.order_by("product__line", "position").values_list("pk", flat=True))
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        found = {
+            row[0]: row[1:] for row in ProductImage.objects.filter(pk__in=part).values_list("pk", *fields)
+        }
+        for pk in part:
+            line, serial, position, url, *rest = found[pk]
+            yield [str(line), serial, str(position + 1), url, *(str(v) for v in rest)]
+
+
 def status_payload(request: ProcessingRequest) -> dict[str, Any]:
     errors = image_errors(request) if request.images_failed else []
     return {
@@ -94,6 +127,7 @@ def status_payload(request: ProcessingRequest) -> dict[str, Any]:
             "webhook_url": request.webhook_url or None,
         },
         "result_file": result_url(request),
+        "failures_file": failures_url(request) if request.images_failed else None,
         "errors": errors,
         "errors_truncated": request.images_failed > len(errors),
         "status_url": status_url(request),
@@ -134,6 +168,7 @@ class ImageRow:
     input_size: str
     output_size: str
     error: str
+    reused: bool = False
 
     @property
     def saving_percent(self) -> int | None:
@@ -186,6 +221,7 @@ def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow
                     input_size=_dimensions(image.input_width, image.input_height),
                     output_size=_dimensions(image.output_width, image.output_height),
                     error=image.error,
+                    reused=image.reused,
                 )
                 for image in product.images.all()
             ],

@@ -8,9 +8,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 
-def output_image_name(request_id: uuid.UUID, serial_number: int, position: int, extension: str) -> str:
-    """The same image of the same request always gets the same name: a retry overwrites, never adds."""
-    return f"outputs/{request_id}/{serial_number}-{position + 1}.{extension}"
+def content_output_name(key: str, extension: str) -> str:
+    """Outputs are named by their content key (sansio.contentkeys): the same input and options, one file."""
+    return f"outputs/by-content/{key}.{extension}"
 
 
 def result_csv_name(request_id: uuid.UUID) -> str:

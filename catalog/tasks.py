@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import cache
 
 from celery import shared_task
@@ -19,6 +20,7 @@ from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import ProcessingRequest, WebhookDelivery
+from catalog.services import lifecycle, retention, reuse
 from sansio.backoff import backoff_seconds
 from sansio.reasons import Reason
 
@@ -81,9 +83,9 @@ def dispatch_request(request_pk: int) -> None:
 Outcome = services.ImageOutput | services.ImageFailed
 
 
-def _produce(claimed: services.ClaimedImage) -> Outcome:
+def _produce(claimed: services.ClaimedImage, prior: reuse.Prior) -> Outcome:
     try:
-        return services.produce_output(claimed, _fetcher(), _transform_slots())
+        return services.produce_output(claimed, _fetcher(), _transform_slots(), prior)
     except services.ImageFailed as exc:
         return exc
     except Exception:
@@ -98,7 +100,13 @@ def process_images(image_ids: list[int]) -> None:
         return  # done already, or another worker holds them: a duplicate delivery is a no-op
     with request_id_context(claims[0].image.request.request_id):
         try:
-            futures = [_threads().submit(contextvars.copy_context().run, _produce, c) for c in claims]
+            priors = reuse.priors(claims, services.transform_options)  # what each URL sent last time
+            futures = [
+                _threads().submit(
+                    contextvars.copy_context().run, _produce, c, priors.get(c.image.pk, reuse.NO_PRIOR)
+                )
+                for c in claims
+            ]
             outcomes = [future.result() for future in futures]
         except SoftTimeLimitExceeded:
             too_long = services.ImageFailed("processing took too long", code=Reason.TIMEOUT, retryable=True)
@@ -146,6 +154,8 @@ def reconcile() -> None:
     for request_pk in report.requests_redispatched:
         dispatch_request.delay(request_pk)
     enqueue_images(report.images_requeued)
+    for request_pk in lifecycle.cancelled_leftovers():  # re-queued for a retry after the cancel
+        lifecycle.cancel_queued_images(request_pk)
     for request_pk in report.requests_to_finalize:
         finalize_request.delay(request_pk)
     for delivery_pk in webhooks.due_delivery_ids():  # webhook retries are scheduled in the database
@@ -157,3 +167,9 @@ def reconcile() -> None:
             len(report.images_requeued),
             report.images_given_up,
         )
+
+
+@shared_task(name="catalog.tasks.purge_expired", ignore_result=True)
+def purge_expired() -> None:
+    """The beat's retention run (when RETENTION_DAYS is set)."""
+    retention.purge(timedelta(days=settings.RETENTION_DAYS))

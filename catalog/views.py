@@ -11,15 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
 from catalog import selectors, services
 from catalog.api import UploadOptionsSerializer, accept_csv, error_items
-from catalog.models import OutputFormat
+from catalog.models import OutputFormat, ProcessingRequest
+from catalog.services import lifecycle
 from sansio.sizes import human_size
 
 View = Callable[..., HttpResponse]
@@ -143,3 +145,38 @@ def live_progress(request: HttpRequest) -> JsonResponse:
         except ValueError:
             continue
     return JsonResponse(selectors.live_progress(request.user, ids))
+
+
+def _change_request(
+    request: HttpRequest,
+    request_id: uuid.UUID,
+    change: Callable[[ProcessingRequest], ProcessingRequest],
+    done: str,
+    refused: str,
+) -> HttpResponse:
+    """A button on the request page: the same service as the API's, then back to the page."""
+    found = selectors.find_request(request_id, request.user)
+    if found is None:
+        raise Http404(f"no request with request_id {request_id}")
+    try:
+        change(found)
+        messages.success(request, done)
+    except lifecycle.LifecycleRefused as exc:
+        messages.error(request, f"{refused}: {exc}.")
+    return redirect("request-detail", request_id=request_id)
+
+
+@require_POST
+@people_only
+def cancel_request(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    """The Cancel button (the page asks for a confirmation first)."""
+    done = "Cancelled: images not yet started will not be processed."
+    return _change_request(request, request_id, lifecycle.cancel_request, done, "Not cancelled")
+
+
+@require_POST
+@people_only
+def retry_request(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    """The Retry button: the failed images are queued again."""
+    done = "The failed images are queued again."
+    return _change_request(request, request_id, lifecycle.retry_request, done, "Not retried")

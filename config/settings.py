@@ -308,6 +308,11 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {"task": "catalog.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
 }
+# Retention: requests completed more than this many days ago go, with their result CSVs and the outputs
+# no kept request uses (catalog/services/retention.py), checked hourly. 0: keep everything.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 0)
+if RETENTION_DAYS:
+    CELERY_BEAT_SCHEDULE["purge"] = {"task": "catalog.tasks.purge_expired", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Cache (upload throttling counts) ----------------------------------------------------------

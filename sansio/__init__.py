@@ -7,5 +7,6 @@ without a database, a broker or a socket:
 - ``urls``: which image URLs are accepted, and in what form they are kept.
 - ``messages``: how values are quoted in the messages people read.
 - ``images``: the image transform (decode, orient, resize, re-encode).
+- ``contentkeys``: the key an output is stored and shared under (input bytes + options + engine).
 - ``addresses``: the policy on which IP addresses the service may fetch from.
 """

@@ -23,7 +23,7 @@ def _fresh_throttle_counts(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def local_media(tmp_path: Path, settings: Any) -> Path:
+def media(tmp_path: Path, settings: Any) -> Path:
     """Files the service stores (outputs, result CSVs) go to a fresh folder on disk; returns it."""
     settings.STORAGES = {
         **settings.STORAGES,

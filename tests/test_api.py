@@ -119,7 +119,15 @@ def test_status_shape(client: Client) -> None:
     assert status["status"] == "pending"
     assert status["completed"] is False
     assert status["result_file"] is None
-    assert status["progress"] == {"products": 1, "images": 2, "done": 0, "failed": 0, "percent": 0}
+    assert status["progress"] == {
+        "products": 1,
+        "images": 2,
+        "done": 0,
+        "failed": 0,
+        "cancelled": 0,
+        "reused": 0,
+        "percent": 0,
+    }
     assert status["errors"] == []
     for key in ("request_id", "name", "created_at", "completed_at"):
         assert key in status
@@ -192,7 +200,7 @@ def test_a_windows_1252_export_is_refused_saying_how_to_export(client: Client) -
 
 
 def test_the_result_csv_keeps_the_other_columns_in_place(
-    client: Client, django_capture_on_commit_callbacks, local_media: Path
+    client: Client, django_capture_on_commit_callbacks, media: Path
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False):
         _, body = upload(client, spreadsheets.excel_csv_utf8(spreadsheets.catalogue()))
@@ -202,7 +210,7 @@ def test_the_result_csv_keeps_the_other_columns_in_place(
     ProcessingRequest.objects.filter(pk=request.pk).update(images_failed=request.images_total)
     assert services.finalize_request(request.pk)
     request.refresh_from_db()
-    rows = list(csv.reader(io.StringIO((local_media / request.result_file).read_text(), newline="")))
+    rows = list(csv.reader(io.StringIO((media / request.result_file).read_text(), newline="")))
     table = spreadsheets.catalogue()
     assert rows[0] == [*table[0], "Output Image Urls"]
     assert rows[1] == [*table[1], ","], "every input cell echoed in place; failed images leave empty slots"

@@ -5,6 +5,7 @@ The command itself is tested end to end in tests/e2e/test_cli.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -49,6 +50,8 @@ def test_progress_line_with_and_without_bar() -> None:
     assert progress_line(status(50), 10, 30, bar_width=0, note="retrying") == (
         " 25%  50/200 images  00:10  eta 00:30  retrying"
     )
+    rerun = dataclasses.replace(status(200), reused=190)
+    assert progress_line(rerun, 2, None, bar_width=0) == "100%  200/200 images  190 reused  00:02"
 
 
 def test_clock() -> None:

@@ -214,7 +214,22 @@ ROUTES: dict[str, Route] = {
     "/drip-headers": lambda o, c, r: drip(o, c, b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000, 0.25),
     "/drip-chunks": lambda o, c, r: head_then(o, c, b"Transfer-Encoding: chunked", b"1\r\nz\r\n" * 200, 0.1),
     "/stall": lambda o, c, r: o.stop.wait(3) and False,
+    "/validated": lambda o, c, r: validated(c, r),
 }
+
+
+def validated(conn: socket.socket, request: Request) -> bool:
+    """An image with validators: 304 to a request that names the current ones (ETag first, as RFC 9110)."""
+    etag, modified = '"v1"', "Tue, 01 Sep 2026 10:00:00 GMT"
+    if "if-none-match" in request.headers:
+        unchanged = request.headers["if-none-match"] == etag
+    else:
+        unchanged = request.headers.get("if-modified-since") == modified
+    if unchanged:
+        lines = f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\n\r\n"  # no body, no Content-Length
+        conn.sendall(lines.encode())
+        return True
+    return respond(conn, 200, PNG, "image/png", {"ETag": etag, "Last-Modified": modified})
 
 
 class Trap:
@@ -848,3 +863,48 @@ def test_a_server_that_closes_after_each_response_is_read_to_the_end(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- conditional requests ------------------------------------------------------------------------------
+
+
+def test_a_conditional_request_with_current_validators_gets_unchanged_and_no_body(
+    origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    fetcher = make_fetcher()
+    connections = origin.connections  # the origin serves the whole module
+    first = fetcher.fetch_image(origin.url("/validated"))
+    assert (first.status, first.not_modified, first.body) == (200, False, PNG)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    for validators in (
+        {"etag": etag},
+        {"last_modified": modified},
+        {"etag": etag, "last_modified": modified},
+    ):
+        again = fetcher.fetch_image(origin.url("/validated"), **validators)
+        assert (again.status, again.not_modified, again.body) == (304, True, b"")
+    assert origin.connections == connections + 1, "a 304 leaves the connection reusable"
+    sent = origin.requests[-1].headers
+    assert (sent["if-none-match"], sent["if-modified-since"]) == (etag, modified)
+
+
+def test_a_conditional_request_with_old_validators_gets_the_image(
+    origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    response = make_fetcher().fetch_image(origin.url("/validated"), etag='"v0"')
+    assert (response.status, response.not_modified, response.body) == (200, False, PNG)
+
+
+def test_conditional_headers_follow_a_redirect_and_its_checks(
+    origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    via = origin.url(f"/to?url={origin.url('/validated')}")
+    assert make_fetcher().fetch_image(via, etag='"v1"').not_modified
+    forbidden = origin.url("/to?url=http://10.0.0.1/validated")
+    assert "private" in str(refused(lambda: make_fetcher().fetch_image(forbidden, etag='"v1"')))
+
+
+def test_a_304_to_a_request_that_was_not_conditional_is_an_error(
+    origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    assert "HTTP 304" in str(refused(lambda: make_fetcher().fetch_image(origin.url("/status?code=304"))))

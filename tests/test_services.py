@@ -181,7 +181,7 @@ def finalizes(callbacks: list[Callable[[], object]]) -> list[Callable[[], object
 
 
 def test_completion_happens_once_with_the_right_status(
-    request_pk: int, django_capture_on_commit_callbacks, local_media: Path
+    request_pk: int, django_capture_on_commit_callbacks, media: Path
 ) -> None:
     ids = image_ids(request_pk)
     claims = services.claim_images(ids)
@@ -195,7 +195,7 @@ def test_completion_happens_once_with_the_right_status(
     request = ProcessingRequest.objects.get(pk=request_pk)
     assert request.status == RequestStatus.COMPLETED_WITH_ERRORS
     assert request.completed and request.result_file == f"results/{request.request_id}.csv"
-    rows = list(csv.reader(io.StringIO((local_media / request.result_file).read_text())))
+    rows = list(csv.reader(io.StringIO((media / request.result_file).read_text())))
     first, second = (f"http://testserver/media/outputs/{pk}.jpg" for pk in ids[:2])
     assert rows[1][3] == f"{first},{second}"
     assert rows[2][3] == "", "a failed image leaves its slot empty"

@@ -23,6 +23,7 @@ from catalog.services.processing import (
     claim_images,
     produce_output,
     settle,
+    transform_options,
 )
 from catalog.services.recovery import ReconcileReport, reconcile
 
@@ -44,4 +45,5 @@ __all__ = [
     "reconcile",
     "settle",
     "start_request",
+    "transform_options",
 ]

@@ -33,7 +33,9 @@ def finalize_request(request_pk: int) -> bool:
     text = io.StringIO()
     write_result_csv(_result_rows(request), text, request.input_columns)
     name = save_bytes(result_csv_name(request.request_id), text.getvalue().encode("utf-8"))
-    if request.images_failed == 0:
+    if request.status == RequestStatus.CANCELLED or request.images_cancelled:
+        status = RequestStatus.CANCELLED  # its result CSV holds what was done before the cancel
+    elif request.images_failed == 0:
         status = RequestStatus.COMPLETED
     elif request.images_done == 0:
         status = RequestStatus.FAILED

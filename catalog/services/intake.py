@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -58,8 +58,11 @@ def create_request(
     options: RequestOptions,
     base_url: str,
     owner: User | None = None,
+    on_stored: Callable[[ProcessingRequest], None] | None = None,
 ) -> ProcessingRequest:
     """Validate the whole CSV, then store it as one request; nothing is queued for a refused file.
+
+    ``on_stored`` runs in the transaction that stores the request (an idempotency key is bound there).
 
     Two streaming passes over the (spooled) upload: the first only validates, so the write
     transaction of the second is short and never rolled back for bad input.
@@ -89,6 +92,8 @@ def create_request(
             products_total=products_total, images_total=images_total
         )
         request.products_total, request.images_total = products_total, images_total
+        if on_stored is not None:
+            on_stored(request)
         transaction.on_commit(lambda: enqueue("catalog.tasks.dispatch_request", request.pk))
     logger.info("accepted %s: %d products, %d images", request.request_id, products_total, images_total)
     metrics.count_upload(accepted=True)

@@ -18,10 +18,12 @@ from django.utils import timezone
 
 from catalog import metrics
 from catalog.fetch import Fetcher, FetchError
-from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
+from catalog.models import ContentOutput, ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.queueing import enqueue
+from catalog.services import reuse
 from catalog.services.rowupdates import update_each
-from catalog.storage import output_image_name, save_bytes
+from catalog.storage import content_output_name, save_bytes
+from sansio.contentkeys import output_key
 from sansio.images import ImageRejected, TransformOptions, transform
 from sansio.reasons import Reason
 
@@ -83,21 +85,72 @@ class ImageOutput:
     output_bytes: int
     input_size: tuple[int, int]
     output_size: tuple[int, int]
+    content_key: str = ""  # sansio.contentkeys.output_key of the input and options
+    source: reuse.SourceSeen | None = None  # what the URL sent, when it sent the bytes
+    reused: bool = False  # made before (unchanged at the host, or the same bytes): not transformed now
+
+    @classmethod
+    def stored(cls, row: ContentOutput, source: reuse.SourceSeen | None) -> ImageOutput:
+        return cls(
+            name=row.output_file,
+            format=row.output_format,
+            input_bytes=row.input_bytes,
+            output_bytes=row.output_bytes,
+            input_size=(row.input_width, row.input_height),
+            output_size=(row.output_width, row.output_height),
+            content_key=row.key,
+            source=source,
+            reused=True,
+        )
+
+    def content_row(self, now: datetime) -> ContentOutput:
+        assert self.source is not None
+        return ContentOutput(
+            key=self.content_key,
+            input_sha256=self.source.content_sha256,
+            output_file=self.name,
+            output_format=self.format,
+            input_bytes=self.input_bytes,
+            output_bytes=self.output_bytes,
+            input_width=self.input_size[0],
+            input_height=self.input_size[1],
+            output_width=self.output_size[0],
+            output_height=self.output_size[1],
+            created_at=now,
+        )
+
+
+def transform_options(request: ProcessingRequest) -> TransformOptions:
+    """Everything that shapes a request's outputs (and so is in their content keys)."""
+    return TransformOptions(
+        scale=request.scale,
+        quality=request.quality,
+        output_format=request.output_format,
+        max_pixels=settings.IMAGE_MAX_PIXELS,
+        max_frames=settings.IMAGE_MAX_FRAMES,
+        background=settings.IMAGE_BACKGROUND,
+    )
 
 
 def produce_output(
-    claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object]
+    claimed: ClaimedImage,
+    fetcher: Fetcher,
+    transform_slots: AbstractContextManager[object],
+    prior: reuse.Prior = reuse.NO_PRIOR,
 ) -> ImageOutput:
-    """Download, transform and store one image under its fixed name. Raises ImageFailed.
+    """Download, transform and store one image under its content key. Raises ImageFailed.
 
-    Touches no database, so a batch can run many of these in threads. ``transform_slots`` (a
-    semaphore) bounds how many decode and encode at once: downloads and uploads wait on the network,
-    transforms on the cores, and more transforms than cores only thrash the caches. Each attempt is
-    timed, and a failed one counted by its code; a success is counted when it is settled.
+    With a ``prior`` (services/reuse.py) the download is conditional and a 304 reuses its output;
+    bytes that were transformed before with the same options are not transformed again. Touches the
+    database for one read at most (that lookup), so a batch can run many of these in threads.
+    ``transform_slots`` (a semaphore) bounds how many decode and encode at once: downloads and
+    uploads wait on the network, transforms on the cores, and more transforms than cores only thrash
+    the caches. Each attempt is timed, and a failed one counted by its code; a success is counted
+    when it is settled.
     """
     started = time.perf_counter()
     try:
-        output = _produce(claimed, fetcher, transform_slots)
+        output = _produce(claimed, fetcher, transform_slots, prior)
     except ImageFailed as exc:
         ms = metrics.count_attempt(time.perf_counter() - started, failure=exc.code, retryable=exc.retryable)
         logger.info(
@@ -109,8 +162,9 @@ def produce_output(
         raise
     ms = metrics.count_attempt(time.perf_counter() - started)
     logger.info(
-        "image %s done in %d ms: %d -> %d bytes",
+        "image %s %s in %d ms: %d -> %d bytes",
         claimed.image.pk,
+        "reused" if output.reused else "done",
         ms,
         output.input_bytes,
         output.output_bytes,
@@ -120,30 +174,33 @@ def produce_output(
 
 
 def _produce(
-    claimed: ClaimedImage, fetcher: Fetcher, transform_slots: AbstractContextManager[object]
+    claimed: ClaimedImage,
+    fetcher: Fetcher,
+    transform_slots: AbstractContextManager[object],
+    prior: reuse.Prior,
 ) -> ImageOutput:
     image, request = claimed.image, claimed.image.request
     try:
         with metrics.DOWNLOAD_SECONDS.time():
-            response = fetcher.fetch_image(image.input_url)
+            response = fetcher.fetch_image(
+                image.input_url, etag=prior.etag, last_modified=prior.last_modified
+            )
     except FetchError as exc:
         raise ImageFailed(str(exc), code=exc.code, retryable=exc.retryable) from exc
-    options = TransformOptions(
-        scale=request.scale,
-        quality=request.quality,
-        output_format=request.output_format,
-        max_pixels=settings.IMAGE_MAX_PIXELS,
-        max_frames=settings.IMAGE_MAX_FRAMES,
-        background=settings.IMAGE_BACKGROUND,
-    )
+    if response.not_modified and prior.output is not None:
+        return ImageOutput.stored(prior.output, source=None)
+    options = transform_options(request)
+    seen = reuse.SourceSeen.of(image.input_url, response)
+    key = output_key(seen.content_sha256, options)
+    made = prior.output if prior.output is not None and prior.output.key == key else reuse.find_output(key)
+    if made is not None:
+        return ImageOutput.stored(made, seen)
     try:
         with transform_slots:
             result = transform(response.body, options)
     except ImageRejected as exc:
         raise ImageFailed(str(exc), code=exc.code, retryable=False) from exc
-    name = output_image_name(
-        request.request_id, image.product.serial_number, image.position, result.extension
-    )
+    name = content_output_name(key, result.extension)
     try:
         save_bytes(name, result.data)
     except Exception as exc:
@@ -156,6 +213,8 @@ def _produce(
         output_bytes=len(result.data),
         input_size=(result.input_width, result.input_height),
         output_size=(result.width, result.height),
+        content_key=key,
+        source=seen,
     )
 
 
@@ -172,6 +231,7 @@ def _output_fields(output: ImageOutput) -> dict[str, Any]:
         "output_height": output.output_size[1],
         "error": "",
         "error_code": "",
+        "reused": output.reused,
     }
 
 
@@ -199,6 +259,7 @@ def settle(
     outcomes += [(claimed, _failed_fields(failure), "images_failed") for claimed, failure in failed]
     released: list[ClaimedImage] = []
     with transaction.atomic():
+        reuse.record(done)
         for claimed, failure in retry:
             if claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
                 gave_up = _failed_fields(failure, f" (gave up after {claimed.attempt} attempts)")
@@ -261,7 +322,7 @@ class _Settlement:
     counts: Counter[tuple[int, str]] = field(default_factory=Counter)
     products: set[int] = field(default_factory=set)
     settled: dict[int, tuple[ProductImage, dict[str, Any], str]] = field(default_factory=dict)
-    processed: list[tuple[int, int]] = field(default_factory=list)  # (input, output) bytes of each
+    processed: list[tuple[int, int, bool]] = field(default_factory=list)  # (input, output) bytes, reused
 
     def settle(self, outcomes: list[tuple[ClaimedImage, dict[str, Any], str]]) -> None:
         """Write each outcome whose claim still holds, and count it."""
@@ -274,8 +335,9 @@ class _Settlement:
                 continue
             self.settled[image.pk] = (image, fields, counter)
             self.counts[(image.request_id, counter)] += 1
+            self.counts[(image.request_id, "images_reused")] += bool(fields.get("reused"))
             if fields["status"] == ImageStatus.DONE:  # counted once: only the claim's holder settles
-                self.processed.append((fields["input_bytes"], fields["output_bytes"]))
+                self.processed.append((fields["input_bytes"], fields["output_bytes"], fields["reused"]))
             self.products.add(image.product_id)
             if fields["status"] == ImageStatus.FAILED:
                 logger.warning("image %s failed: %s", image.input_url, fields["error"])
@@ -292,22 +354,26 @@ class _Settlement:
         for original_pk in originals:
             image, fields, counter = self.settled[original_pk]
             copies = ProductImage.objects.filter(duplicate_of_id=original_pk, status=ImageStatus.QUEUED)
-            self.counts[(image.request_id, counter)] += copies.update(**fields)
+            copied = copies.update(**fields)
+            self.counts[(image.request_id, counter)] += copied
+            self.counts[(image.request_id, "images_reused")] += copied if fields.get("reused") else 0
 
     def write_counters(self) -> None:
         self.settle_duplicates()
         for (request_pk, counter), n in self.counts.items():
+            if not n:
+                continue
             increment = {counter: F(counter) + n}
             ProcessingRequest.objects.filter(pk=request_pk).update(last_progress_at=self.now, **increment)
-        _mark_products_processed(self.products)
+        mark_products_processed(self.products)
         if self.processed:
             processed = list(self.processed)
             transaction.on_commit(lambda: metrics.count_processed(processed))
         for request_pk in {request_pk for request_pk, _ in self.counts}:
-            _finalize_if_settled(request_pk)
+            finalize_if_settled(request_pk)
 
 
-def _mark_products_processed(product_ids: set[int]) -> None:
+def mark_products_processed(product_ids: set[int]) -> None:
     if not product_ids:
         return
     unsettled = ProductImage.objects.filter(
@@ -316,9 +382,9 @@ def _mark_products_processed(product_ids: set[int]) -> None:
     Product.objects.filter(pk__in=product_ids).exclude(pk__in=set(unsettled)).update(processed=True)
 
 
-def _finalize_if_settled(request_pk: int) -> None:
+def finalize_if_settled(request_pk: int) -> None:
     settled = ProcessingRequest.objects.filter(
-        pk=request_pk, completed=False, images_total=F("images_done") + F("images_failed")
+        ProcessingRequest.settled_filter(), pk=request_pk, completed=False
     )
     if settled.exists():
         transaction.on_commit(lambda: enqueue("catalog.tasks.finalize_request", request_pk))

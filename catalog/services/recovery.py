@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import ImageStatus, ProcessingRequest, ProductImage, RequestStatus
@@ -63,8 +63,8 @@ def reconcile() -> ReconcileReport:
         report.images_requeued.extend(queued_image_ids(request_pk, enqueued_before=stale))
 
     report.requests_to_finalize = list(
-        ProcessingRequest.objects.filter(
-            completed=False, images_total=F("images_done") + F("images_failed")
-        ).values_list("pk", flat=True)
+        ProcessingRequest.objects.filter(ProcessingRequest.settled_filter(), completed=False).values_list(
+            "pk", flat=True
+        )
     )
     return report

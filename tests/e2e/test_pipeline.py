@@ -72,7 +72,10 @@ def test_upload_to_result_csv(stack: Stack, image_server: ImageServer) -> None:
     assert status["status"] == "completed_with_errors"
     assert status["name"] == "chairs.csv"
     assert status["completed_at"] is not None
-    assert status["progress"] == {"products": 4, "images": 7, "done": 5, "failed": 2, "percent": 100}
+    assert status["progress"] == {
+        **{"products": 4, "images": 7, "done": 5, "failed": 2, "percent": 100},
+        **{"cancelled": 0, "reused": 0},
+    }
     errors = {(e["line"], e["serial_number"]): e for e in status["errors"]}
     assert set(errors) == {(4, 3), (5, 4)}
     assert "404" in errors[(4, 3)]["message"] and errors[(4, 3)]["url"].endswith("/missing.jpg")

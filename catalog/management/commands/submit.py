@@ -26,7 +26,8 @@ exit codes:
   0    every image was processed and the result CSV is written
   1    the server could not be reached, or answered with an error
   2    nothing was submitted: the CSV or an option was refused (every problem is printed)
-  3    finished, but some images failed: the result CSV is written with their slots empty
+  3    finished, but some images failed or the request was cancelled: the result CSV is written
+       with their slots empty
   130  interrupted: the request keeps running on the server (follow it again with --request-id)
 """
 FAILURES_LISTED = 20
@@ -65,6 +66,12 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="overwrite the result CSV if it exists")
         parser.add_argument("--no-wait", action="store_true", help="print the request id and return at once")
         parser.add_argument("--request-id", help="follow a request submitted before instead of uploading")
+        parser.add_argument(
+            "--cancel", metavar="ID", help="cancel a request: images not yet started are not processed"
+        )
+        parser.add_argument(
+            "--retry", metavar="ID", help="queue a completed request's failed images again, then follow it"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._quiet = options["verbosity"] == 0
@@ -74,24 +81,27 @@ class Command(BaseCommand):
 
     def _run(self, options: dict[str, Any]) -> int:
         csv_path: Path | None = options["csv"]
-        request_id: str | None = options["request_id"]
-        output: Path = options["output"] or _default_output(csv_path, request_id)
+        request_id: str | None = options["request_id"] or options["retry"]
+        output: Path = options["output"] or _default_output(csv_path, request_id or options["cancel"])
         server: str = options["server"] or default_server()
-        problem = _arguments_problem(csv_path, request_id, server)
-        if not problem and not options["no_wait"]:
+        problem = _arguments_problem(csv_path, request_id, server, options["cancel"])
+        if options["request_id"] and options["retry"]:
+            problem = "give a CSV to upload, or --request-id to follow one, or --retry or --cancel (only one)"
+        if not problem and not options["no_wait"] and not options["cancel"]:
             problem = _output_problem(output, csv_path, options["force"])
         if problem:
             return self._refuse(problem)
         client = Client(server, options["token"])
         try:
-            if csv_path is not None:
-                request_id = self._upload(client, csv_path, options)
-            assert request_id is not None
-            follow = _follow_command(request_id, output, options["server"])
-            if options["no_wait"]:
+            if options["cancel"]:
+                self._cancel(client, options["cancel"])
+            else:
+                request_id = self._start(client, csv_path, request_id, options)
+                if not options["no_wait"]:
+                    return self._follow(client, request_id, output, options)
+                follow = _follow_command(request_id, output, options["server"])
                 self.stdout.write(f"Status: {client.status_url(request_id)}\nFollow it: {follow}")
-                return EXIT_OK
-            return self._follow(client, request_id, output, options)
+            return EXIT_OK
         except KeyboardInterrupt:
             if request_id is None:
                 self.stderr.write(
@@ -109,6 +119,18 @@ class Command(BaseCommand):
             self.stderr.write(f"error: {exc}")
             return EXIT_ERROR
 
+    def _start(
+        self, client: Client, csv_path: Path | None, request_id: str | None, options: dict[str, Any]
+    ) -> str:
+        """The request to follow: uploaded now, retried now, or named."""
+        if options["retry"]:
+            accepted = client.retry(options["retry"])
+            self._say(f"Retrying the failed images of request {accepted.request_id}")
+        if csv_path is not None:
+            return self._upload(client, csv_path, options)
+        assert request_id is not None
+        return request_id
+
     def _upload(self, client: Client, csv_path: Path, options: dict[str, Any]) -> str:
         fields = ("scale", "quality", "output_format", "webhook_url")
         form = {name: str(options[name]) for name in fields if options[name] is not None}
@@ -117,6 +139,15 @@ class Command(BaseCommand):
         accepted = client.upload(csv_path, form)
         self._say(f"Accepted: request {accepted.request_id}")
         return accepted.request_id
+
+    def _cancel(self, client: Client, request_id: str) -> None:
+        status = client.cancel(request_id)
+        when = "has completed" if status.completed else "completes once the images already started finish"
+        self.stdout.write(
+            f"Cancelled request {request_id}: {status.done} images done, {status.failed} failed, "
+            f"{status.cancelled} not processed. It {when}, with a result CSV of what was done: "
+            f"{client.status_url(request_id)}"
+        )
 
     def _follow(self, client: Client, request_id: str, output: Path, options: dict[str, Any]) -> int:
         report = ProgressReport(self.stdout, tty=self.stdout.isatty(), quiet=self._quiet)
@@ -130,7 +161,7 @@ class Command(BaseCommand):
             return EXIT_ERROR
         size = client.download(status.result_file, output, overwrite=options["force"])
         self.stdout.write(f"Result CSV: {output} ({human_size(size)})")
-        return EXIT_OK if status.failed == 0 else EXIT_FAILURES
+        return EXIT_OK if status.failed == 0 and status.state != "cancelled" else EXIT_FAILURES
 
     def _wait(self, client: Client, request_id: str, report: ProgressReport) -> Status:
         delay, down_since, last = POLL_FIRST, None, None
@@ -157,17 +188,22 @@ class Command(BaseCommand):
 
     def _summary(self, status: Status, status_url: str, waited: float) -> None:
         took = clock(_server_duration(status) or waited)
-        if status.failed == 0:
+        if status.state == "cancelled":
+            headline = (
+                f"Cancelled: {status.done} of {status.images} images done, {status.failed} failed, "
+                f"{status.cancelled} not processed, in {took}."
+            )
+        elif status.failed == 0:
             self.stdout.write(
                 self.style.SUCCESS(f"Done: {status.done} images of {status.products} products in {took}.")
             )
             return
-        self.stdout.write(
-            self.style.WARNING(
+        else:
+            headline = (
                 f"Finished with errors: {status.done} of {status.images} images done, "
                 f"{status.failed} failed, in {took}."
             )
-        )
+        self.stdout.write(self.style.WARNING(headline))
         listed = status.failures[:FAILURES_LISTED]
         for failure in listed:
             self.stdout.write(f"  line {failure.line}: {failure.url} — {failure.message}")
@@ -210,13 +246,16 @@ def _default_output(csv_path: Path | None, request_id: str | None) -> Path:
     return Path(f"{request_id}-result.csv")
 
 
-def _arguments_problem(csv_path: Path | None, request_id: str | None, server: str) -> str | None:
+def _arguments_problem(
+    csv_path: Path | None, request_id: str | None, server: str, cancel: str | None = None
+) -> str | None:
     if not server.lower().startswith(("http://", "https://")):
         return f"the server address {server!r} must start with http:// or https://"
-    if (csv_path is None) == (request_id is None):
-        return "give a CSV to upload, or --request-id to follow one (not both)"
-    if request_id is not None and not _is_uuid(request_id):
-        return f"--request-id {request_id!r} is not a UUID"
+    if sum(given is not None for given in (csv_path, request_id, cancel)) != 1:
+        return "give a CSV to upload, or --request-id to follow one, or --retry or --cancel (only one)"
+    for named in (request_id, cancel):
+        if named is not None and not _is_uuid(named):
+            return f"{named!r} is not a request id (a UUID)"
     if csv_path is not None and not csv_path.is_file():
         return f"{csv_path}: no such file"
     return None

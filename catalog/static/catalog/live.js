@@ -8,7 +8,8 @@
     processing: "Processing",
     completed: "Completed",
     completed_with_errors: "Completed with errors",
-    failed: "Failed"
+    failed: "Failed",
+    cancelled: "Cancelled"
   };
 
   function showProgress(root, status, progress) {
@@ -66,7 +67,7 @@
     poll(request.dataset.statusUrl, function (data) {
       var current = document.querySelector("[data-request]");
       showProgress(current, data.status, data.progress);
-      ["done", "failed"].forEach(function (name) {
+      ["done", "failed", "reused", "cancelled"].forEach(function (name) {
         var cell = current.querySelector('[data-count="' + name + '"]');
         if (cell) cell.textContent = data.progress[name];
       });

@@ -1,0 +1,42 @@
+"""Names for outputs by what made them: the input's bytes, every option, and the engine that ran.
+
+Two images with the same bytes and the same options give the same output, so it is made once and
+shared (see the README's "Re-runs"). The key changes whenever anything that changes the output does:
+a new option (every field of ``TransformOptions`` is in it), another Pillow, or a change to the
+transform itself (bump ``ENGINE_VERSION`` with any change to ``sansio.images`` that changes output).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import PIL
+
+from sansio.images import TransformOptions
+
+ENGINE_VERSION = "1"
+_ENGINE = f"transform-{ENGINE_VERSION}/pillow-{PIL.__version__}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def output_key(input_sha256: str, options: TransformOptions) -> str:
+    """sha256 over the input's hash, the options (canonical JSON) and the engine version."""
+    described = json.dumps(
+        {"input": input_sha256, "options": dataclasses.asdict(options), "engine": _ENGINE},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return sha256_hex(described.encode())
+
+
+def usable_validator(value: str | None, limit: int = 512) -> str:
+    """A validator header worth sending back: printable ASCII within ``limit``, else nothing."""
+    if not value or len(value) > limit or not all(0x20 <= ord(c) <= 0x7E for c in value):
+        return ""
+    return value
