@@ -30,8 +30,8 @@ class ProductAdmin(admin.ModelAdmin[Product]):
 
 @admin.register(ProductImage)
 class ProductImageAdmin(admin.ModelAdmin[ProductImage]):
-    list_display = ["input_url", "status", "attempts", "output_bytes", "error", "finished_at"]
-    list_filter = ["status"]
+    list_display = ["input_url", "status", "attempts", "output_bytes", "error_code", "error", "finished_at"]
+    list_filter = ["status", "error_code"]
     search_fields = ["input_url", "request__request_id", "error"]
     raw_id_fields = ["request", "product"]
 
