@@ -18,7 +18,7 @@ class RequestStatus(models.TextChoices):
 
 
 class OutputFormat(models.TextChoices):
-    ORIGINAL = "original"
+    ORIGINAL = "original", "Same as the input"
     JPEG = "jpeg"
     PNG = "png"
     WEBP = "webp"

@@ -13,6 +13,18 @@ def output_image_name(request_id: uuid.UUID, serial_number: int, position: int, 
     return f"outputs/{request_id}/{serial_number}-{position + 1}.{extension}"
 
 
+PREVIEW_SIDE = 640  # px: the pages' "before" pictures, made by the service (never the hotlinked original)
+
+
+def preview_image_name(output_name: str) -> str:
+    """The "before" picture of an output, under a fixed name of its own (a retry overwrites it).
+
+    Named after the output, so an image that shares a repeated URL's output shares its preview too.
+    """
+    folder, _, file_name = output_name.removeprefix("outputs/").rpartition("/")
+    return f"previews/{folder}/{file_name.rsplit('.', 1)[0]}.jpg"
+
+
 def result_csv_name(request_id: uuid.UUID) -> str:
     return f"results/{request_id}.csv"
 

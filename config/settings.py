@@ -184,6 +184,14 @@ def _networks(name: str) -> tuple[str, ...]:
 
 
 FETCH_ALLOWED_PRIVATE_NETWORKS = _networks("FETCH_ALLOWED_PRIVATE_NETWORKS")
+# The sample catalogue (`manage.py demo`): drawn images this service serves at /samples/ and fetches
+# from itself over loopback, so a first run needs no image host. Development only: it exempts that
+# one origin and path from the address policy, nothing else.
+SAMPLE_IMAGES = env_bool("SAMPLE_IMAGES", DEVELOPMENT)
+if SAMPLE_IMAGES and not DEVELOPMENT:
+    raise ImproperlyConfigured("SAMPLE_IMAGES=true is for local development (APP_ENV=development) only")
+_SAMPLE_HOST = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(HOST, HOST)  # noqa: S104
+SAMPLE_IMAGES_URL = f"http://{_SAMPLE_HOST}:{PORT}/samples/"
 
 # --- Image processing -----------------------------------------------------------------------------
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)

@@ -49,7 +49,13 @@ def test_bad_options_are_named_and_kept(client: Client) -> None:
     response = post_csv(client, GOOD, quality="0", scale="0.25")
     assert response.status_code == 400
     page = response.content.decode()
-    assert "Quality: Ensure this value is greater than or equal to 1." in page
+    # Beside its field (named by it, marked invalid), not in the file's problem table.
+    assert (
+        '<span id="quality-error" class="field-error">Ensure this value is greater than or equal to 1.</span>'
+        in page
+    )
+    assert 'aria-describedby="quality-error quality-hint" aria-invalid="true"' in page
+    assert "was not accepted" not in page and 'class="problems"' not in page
     assert 'value="0.25"' in page, "what the user typed stays in the form"
 
 
