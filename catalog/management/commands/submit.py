@@ -223,13 +223,13 @@ def _arguments_problem(csv_path: Path | None, request_id: str | None, server: st
 
 def _follow_command(request_id: str, output: Path, server: str | None) -> str:
     """A command that works when pasted: this very Python (the venv's) and manage.py, by their paths."""
-    python, manage = (_pasteable(Path(p)) for p in (sys.executable, settings.BASE_DIR / "manage.py"))
+    python, manage = (pasteable_path(Path(p)) for p in (sys.executable, settings.BASE_DIR / "manage.py"))
     words = [python, manage, "submit", "--request-id", request_id, "--output", str(output)]
     prefix = "APP_ENV=development " if os.environ.get("APP_ENV") == "development" else ""
     return prefix + shlex.join(words + (["--server", server] if server else []))
 
 
-def _pasteable(path: Path) -> str:
+def pasteable_path(path: Path) -> str:
     """Relative to the current folder when under it (``.venv/bin/python``), else absolute."""
     absolute = path.absolute()
     return str(absolute.relative_to(Path.cwd())) if absolute.is_relative_to(Path.cwd()) else str(absolute)
