@@ -327,7 +327,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Catalogue images API",
-    "DESCRIPTION": "Upload a CSV of products and image URLs; poll for the resized images and a result CSV.",
+    "DESCRIPTION": (
+        "Upload a CSV of products and image URLs; poll for the resized images and a result CSV. "
+        "The contract, with examples: docs/api.md in the repository.\n\n[← Back to the app](/)"
+    ),
+    "SORT_OPERATIONS": False,  # upload first, then status: the order they are used in
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
