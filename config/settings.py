@@ -397,5 +397,10 @@ LOGGING: dict[str, Any] = {
         },
     },
     "root": {"handlers": ["console", "errors"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # catalog.http logs every call once with its status; Django's own "Not Found: /x" and "Bad
+        # Request" warnings would be a second line for the same call. Server errors (5xx) still log.
+        "django.request": {"level": "ERROR"},
+    },
 }

@@ -114,7 +114,7 @@
         if (found.completed && result && detail) {
           var link = document.createElement("a");
           link.href = detail.getAttribute("href") + "result.csv";
-          link.textContent = "CSV";
+          link.textContent = "Result CSV";
           result.replaceChildren(link);
         }
         return !found.completed;
