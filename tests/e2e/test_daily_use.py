@@ -29,6 +29,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 DESKTOP: sync_api.ViewportSize = {"width": 1280, "height": 900}
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
+FITS = """() => document.documentElement.scrollWidth <= innerWidth
+  && [...document.querySelectorAll(".results")].every((e) => e.scrollWidth <= e.clientWidth)"""
 ALL_IMAGES_LOADED = "() => [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
 
 
@@ -336,3 +338,48 @@ def test_make_runs_banner_and_one_log_line_per_call(tmp_path: Path) -> None:
     calls = [line for line in text.splitlines() if once in line]
     assert len(calls) == 1, calls  # ours, not also gunicorn's access line or Django's "Not Found"
     assert calls[0].endswith(" 404 in " + calls[0].rsplit(" in ", 1)[1])
+
+
+def test_the_admin_is_read_only_and_fits_1280(
+    embedded_stack: Stack, demo: str, chromium: sync_api.Browser
+) -> None:
+    """As the README says to make one: `APP_ENV=development .venv/bin/python manage.py createsuperuser`."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "createsuperuser",
+            "--noinput",
+            "--username=ops",
+            "--email=ops@example.com",
+        ],
+        cwd=REPO,
+        env={**embedded_stack.env, "DJANGO_SUPERUSER_PASSWORD": "a long local password"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    expect = sync_api.expect
+    page = open_page(chromium, "desktop")
+    try:
+        page.goto(embedded_stack.base_url + "/admin/login/")
+        page.get_by_label("Username").fill("ops")
+        page.get_by_label("Password").fill("a long local password")
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/admin/")
+        expect(page.get_by_role("link", name="Webhook deliveries")).to_be_visible()
+        expect(page.locator(".app-catalog a.addlink")).to_have_count(0)  # (users and tokens keep theirs)
+        page.goto(f"{embedded_stack.base_url}/admin/catalog/processingrequest/?q={demo}")
+        expect(page.locator("#result_list tbody tr")).to_have_count(1)
+        assert page.evaluate(FITS), "the list fits at 1280 px, no sideways scrolling"
+        page.screenshot(path=str(SHOTS / "17-admin-requests.png"), full_page=True)
+        page.goto(f"{embedded_stack.base_url}/admin/catalog/productimage/?status__exact=failed")
+        expect(page.locator("#result_list tbody tr")).to_have_count(2)
+        assert page.evaluate(FITS), "the list fits at 1280 px, no sideways scrolling"
+        page.locator("#result_list tbody tr a").first.click()
+        expect(page.locator("input[type=text], textarea, select")).to_have_count(0)  # nothing to edit
+        expect(page.get_by_role("button", name="Save")).to_have_count(0)
+        page.screenshot(path=str(SHOTS / "18-admin-image.png"), full_page=True)
+    finally:
+        page.context.close()
