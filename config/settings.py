@@ -241,7 +241,7 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # kombu's, with whole messages (see there)
+    CELERY_BROKER_TRANSPORT = "catalog-files"  # config.broker:Transport: whole messages (see there)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -260,7 +260,7 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Unacked tasks come back after this long: longer than any task may run (hard limit below).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
     if CELERY_BROKER_URL.startswith("redis://"):  # rediss:// keeps kombu's own, which sets up TLS
-        CELERY_BROKER_TRANSPORT = "config.broker:RedisTransport"  # survives a lost connection (see there)
+        CELERY_BROKER_TRANSPORT = "catalog-redis"  # config.broker:RedisTransport: survives a lost connection
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a killed worker's task comes back
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Each process keeps a few small batches in hand, so it never waits on a broker poll between two
