@@ -194,7 +194,7 @@ def _image_row(request: ProcessingRequest, product: Product, image: ProductImage
         status=image.status,
         input_url=image.input_url,
         output_url=absolute_url(image.output_file, request.base_url) if done else None,
-        preview_url=absolute_url(preview, request.base_url) if done else None,
+        preview_url=absolute_url(preview, request.base_url) if done and settings.IMAGE_PREVIEW_SIZE else None,
         input_bytes=image.input_bytes,
         output_bytes=image.output_bytes,
         input_size=_dimensions(image.input_width, image.input_height),

@@ -13,9 +13,6 @@ def output_image_name(request_id: uuid.UUID, serial_number: int, position: int, 
     return f"outputs/{request_id}/{serial_number}-{position + 1}.{extension}"
 
 
-PREVIEW_SIDE = 640  # px: the pages' "before" pictures, made by the service (never the hotlinked original)
-
-
 def preview_image_name(output_name: str) -> str:
     """The "before" picture of an output, under a fixed name of its own (a retry overwrites it).
 

@@ -201,6 +201,9 @@ IMAGE_MAX_ATTEMPTS = env_int("IMAGE_MAX_ATTEMPTS", 5, minimum=1)
 _background = env_str("IMAGE_BACKGROUND", "#ffffff")
 if not re.fullmatch(r"#[0-9a-fA-F]{6}", _background):
     raise ImproperlyConfigured(f"IMAGE_BACKGROUND={_background!r} must be a colour like #ffffff")
+# The pages' "before" pictures (sansio.images._preview): the encoder's input fitted in this many px,
+# stored beside each output (about 1 ms and 25-50 KB an image). 0: none, the pages show outputs only.
+IMAGE_PREVIEW_SIZE = env_int("IMAGE_PREVIEW_SIZE", 640, minimum=0, maximum=4096)
 IMAGE_BACKGROUND = (
     int(_background[1:3], 16),
     int(_background[3:5], 16),

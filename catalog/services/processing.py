@@ -20,7 +20,7 @@ from catalog.fetch import Fetcher, FetchError
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.queueing import enqueue
 from catalog.services.rowupdates import update_each
-from catalog.storage import PREVIEW_SIDE, output_image_name, preview_image_name, save_bytes
+from catalog.storage import output_image_name, preview_image_name, save_bytes
 from sansio.images import ImageRejected, TransformOptions, transform
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def produce_output(
         max_pixels=settings.IMAGE_MAX_PIXELS,
         max_frames=settings.IMAGE_MAX_FRAMES,
         background=settings.IMAGE_BACKGROUND,
-        preview_side=PREVIEW_SIDE,
+        preview_side=settings.IMAGE_PREVIEW_SIZE,
     )
     try:
         with transform_slots:

@@ -383,3 +383,24 @@ def test_the_admin_is_read_only_and_fits_1280(
         page.screenshot(path=str(SHOTS / "18-admin-image.png"), full_page=True)
     finally:
         page.context.close()
+
+
+def test_an_image_without_a_preview_shows_a_box_not_a_broken_icon(
+    embedded_stack: Stack, demo: str, chromium: sync_api.Browser
+) -> None:
+    """As an image processed before previews existed: its "before" file is not there. (Runs last: it
+    removes the Bookshelf's preview from the demo request.)"""
+    (embedded_stack.root / "var" / "media" / "previews" / demo / "6-1.jpg").unlink()
+    page = open_page(chromium, "desktop")
+    try:
+        page.goto(f"{embedded_stack.base_url}/requests/{demo}/")
+        boxes = page.locator("table.products .no-preview")
+        for n in range(page.locator("img").count()):
+            page.locator("img").nth(n).scroll_into_view_if_needed() if n < page.locator(
+                "img"
+            ).count() else None
+        sync_api.expect(boxes).to_have_count(1)
+        sync_api.expect(boxes).to_have_text("No preview")
+        page.wait_for_function(ALL_IMAGES_LOADED)  # every image left on the page shows a picture
+    finally:
+        page.context.close()
