@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 from playwright import sync_api
 
+from sansio import samples
 from tests.e2e.test_browser import CHROMIUM, PHONE, SHOTS, low_contrast, sticking_out
 from tests.support.stack import REPO, Stack
 
@@ -402,5 +403,26 @@ def test_an_image_without_a_preview_shows_a_box_not_a_broken_icon(
         sync_api.expect(boxes).to_have_count(1)
         sync_api.expect(boxes).to_have_text("No preview")
         page.wait_for_function(ALL_IMAGES_LOADED)  # every image left on the page shows a picture
+    finally:
+        page.context.close()
+
+
+def test_a_request_where_every_image_failed_has_a_red_bar(
+    embedded_stack: Stack, chromium: sync_api.Browser
+) -> None:
+    missing = f"{embedded_stack.base_url}/samples/{samples.MISSING}"
+    body = f"S. No.,Product Name,Input Image Urls\n1,Gone,{missing}\n".encode()
+    code, accepted = embedded_stack.upload(body, filename="gone.csv")
+    assert code == 202
+    assert embedded_stack.wait_complete(accepted["request_id"])["status"] == "failed"
+    page = open_page(chromium, "desktop")
+    try:
+        page.goto(f"{embedded_stack.base_url}/requests/{accepted['request_id']}/")
+        bar = page.locator("[data-request] progress")
+        sync_api.expect(bar).to_have_class("bar-failed")
+        rendered = Image.open(io.BytesIO(bar.screenshot())).convert("RGB")
+        fill = rendered.getpixel((rendered.width // 2, rendered.height // 2))
+        assert fill == (164, 14, 38), fill  # as drawn: --bad, not the accent blue of work under way
+        sync_api.expect(page.locator(".state")).to_have_text("Failed")
     finally:
         page.context.close()
