@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.support.stack import REPO, Stack
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
-MARKER = "<!-- tests/test_docs.py runs this block as written -->"
+MARKER = "<!-- tests/e2e/test_readme.py runs this block as written -->"
 
 
 def shell_block_after(text: str, marker: str) -> str:
@@ -74,6 +74,10 @@ def test_the_api_examples_in_the_readme_work_as_written(embedded_stack: Stack, t
     done = run(as_here(submit.split("#")[0], embedded_stack), embedded_stack, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Done: 3 images of 2 products" in done.stdout
+    # What the README shows it prints, but for the port: 8000 there, one digit more or less here.
+    longer = len(str(embedded_stack.port)) - len("8000")
+    assert f"Uploading catalogue.csv ({191 + 3 * longer} bytes)" in done.stdout
+    assert f"Result CSV: catalogue-result.csv ({458 + 6 * longer} bytes)" in done.stdout
     assert (tmp_path / "catalogue-result.csv").is_file()
 
 
