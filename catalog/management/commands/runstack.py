@@ -95,7 +95,8 @@ def banner(address: str, concurrency: int) -> str:
         f"  database: {_database()}",
         f"  broker:   {_broker()}",
         f"  storage:  {_storage()}",
-        f"  worker:   {concurrency} processes (images and control queues, the reconciler's schedule)",
+        f"  worker:   {concurrency} process{'es' if concurrency != 1 else ''}"
+        " (images and control queues, the reconciler's schedule)",
         "Ctrl-C stops the web server and the worker.",
     ]
     if settings.SAMPLE_IMAGES:  # the sample catalogue is served in development only
