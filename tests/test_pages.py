@@ -133,3 +133,30 @@ def test_requests_are_paged(client: Client, django_capture_on_commit_callbacks) 
     shown, page, pages = selectors.requests_page(None, 2, per_page=2)
     assert (page, pages) == (2, 2) and shown == newest_first[2:]
     assert "Page 1 of 1" not in client.get("/requests/").content.decode(), "one page: no pager"
+
+
+def test_downloads_and_comparisons_follow_the_owner_rule(
+    client: Client, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.REQUIRE_AUTH = True
+    alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = post_csv(client, GOOD)
+    request = ProcessingRequest.objects.get()
+    request.result_file = "results/nothing-here.csv"
+    request.save(update_fields=["result_file"])
+    paths = [
+        f"/requests/{request.request_id}/result.csv",
+        f"/requests/{request.request_id}/images.zip",
+        f"/requests/{request.request_id}/compare/1/1/",
+    ]
+    assert client.get(paths[2]).status_code == 200, "the owner sees the comparison (pending here)"
+    client.force_login(bob)
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert b"Not found" in answer.content, "the site's own 404 page"
+    client.logout()
+    assert client.get(paths[0]).status_code == 302, "signed out: to the login page"
+    assert response.status_code == 302
