@@ -1,39 +1,79 @@
+"""The admin, for operators: read-only views to find and look at requests, products and images.
+
+Nothing here edits state or counters (they move only through the services, one conditional UPDATE at
+a time); nothing is added by hand (requests come through an upload). Cancel and retry, when the
+services have them (issue 13), belong here as admin actions that call those services.
+"""
+
+from typing import TypeVar
+
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from catalog.models import ProcessingRequest, Product, ProductImage, WebhookAttempt, WebhookDelivery
 
+_M = TypeVar("_M", bound=Model)
+# The lists get the page's whole width (they are wide); the sidebar's links are on the index too.
+admin.site.enable_nav_sidebar = False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
+        return False
+
 
 @admin.register(ProcessingRequest)
-class ProcessingRequestAdmin(admin.ModelAdmin[ProcessingRequest]):
-    list_display = [
-        "request_id",
-        "name",
-        "status",
-        "images_total",
-        "images_done",
-        "images_failed",
-        "created_at",
-    ]
-    list_filter = ["status", "completed"]
-    search_fields = ["request_id", "name"]
-    readonly_fields = ["request_id", "created_at", "started_at", "last_progress_at", "completed_at"]
+class ProcessingRequestAdmin(ReadOnlyAdmin[ProcessingRequest]):
+    list_display = ["name", "status", "images", "owner", "created_at"]
+    list_filter = ["status", "created_at", "owner"]
+    search_fields = ["=request_id", "name"]
     date_hierarchy = "created_at"
+    show_full_result_count = False  # a count(*) over millions of rows on every page is not free
+
+    @admin.display(description="images")
+    def images(self, request: ProcessingRequest) -> str:
+        failed = f", {request.images_failed} failed" if request.images_failed else ""
+        return f"{request.images_done} done{failed} of {request.images_total}"
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin[Product]):
-    list_display = ["serial_number", "name", "request", "processed", "upload_time"]
-    list_filter = ["processed"]
-    search_fields = ["name", "request__request_id"]
-    raw_id_fields = ["request"]
+class ProductAdmin(ReadOnlyAdmin[Product]):
+    list_display = ["serial_text", "name", "line", "processed", "request", "upload_time"]
+    list_filter = ["processed", "upload_time", "request__owner"]
+    search_fields = ["=request__request_id", "name", "input_image_url"]
+    list_select_related = ["request"]
+    show_full_result_count = False
 
 
 @admin.register(ProductImage)
-class ProductImageAdmin(admin.ModelAdmin[ProductImage]):
-    list_display = ["input_url", "status", "attempts", "output_bytes", "error_code", "error", "finished_at"]
-    list_filter = ["status", "error_code"]
-    search_fields = ["input_url", "request__request_id", "error"]
-    raw_id_fields = ["request", "product"]
+class ProductImageAdmin(ReadOnlyAdmin[ProductImage]):
+    list_display = [
+        "short_url",
+        "status",
+        "attempts",
+        "output_bytes",
+        "error_code",
+        "short_error",
+        "finished_at",
+    ]
+    list_filter = ["status", "error_code", "finished_at", "request__owner"]
+    search_fields = ["=request__request_id", "input_url"]
+    show_full_result_count = False
+
+    @admin.display(description="input URL", ordering="input_url")
+    def short_url(self, image: ProductImage) -> str:
+        return image.input_url if len(image.input_url) <= 60 else image.input_url[:59] + "…"
+
+    @admin.display(description="error")
+    def short_error(self, image: ProductImage) -> str:
+        return image.error if len(image.error) <= 50 else image.error[:49] + "…"
 
 
 class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery]):
@@ -42,11 +82,13 @@ class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery])
     can_delete = False
     readonly_fields = ["number", "attempted_at", "status_code", "error", "duration_ms"]
 
+    def has_add_permission(self, request: HttpRequest, obj: WebhookDelivery | None = None) -> bool:
+        return False
+
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+class WebhookDeliveryAdmin(ReadOnlyAdmin[WebhookDelivery]):
     list_display = ["message_id", "url", "status", "attempts", "next_attempt_at", "delivered_at"]
-    list_filter = ["status"]
-    search_fields = ["message_id", "url", "request__request_id"]
-    raw_id_fields = ["request"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["message_id", "url", "=request__request_id"]
     inlines = [WebhookAttemptInline]

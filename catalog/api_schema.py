@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from catalog.models import OutputFormat, RequestStatus
@@ -22,12 +22,31 @@ else:
     _Serializer = serializers.Serializer  # DRF's classes are not subscriptable at run time
 
 
+# A file picker in Swagger UI's "Try it out" (a plain FileField is typed string($uri): a text box).
+@extend_schema_field({"type": "string", "format": "binary"})
+class CsvFile(serializers.FileField):
+    pass
+
+
+# No "string" pre-filled in "Try it out": an empty example leaves the box empty (it is optional).
+@extend_schema_field({"type": "string", "format": "uri", "example": ""})
+class OptionalUrl(serializers.URLField):
+    pass
+
+
 class UploadForm(_Serializer):
-    file = serializers.FileField(help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8).")
+    file = CsvFile(help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8).")
     scale = serializers.FloatField(required=False, default=0.5, help_text="0 < scale <= 1")
     quality = serializers.IntegerField(required=False, default=50, min_value=1, max_value=100)
-    output_format = serializers.ChoiceField(choices=OutputFormat.values, required=False, default="original")
-    webhook_url = serializers.URLField(required=False, help_text="POSTed a signed JSON body on completion.")
+    output_format = serializers.ChoiceField(
+        choices=OutputFormat.values,
+        required=False,
+        default="original",
+        help_text='original: the same as the input (the pages say "Same as the input"), or a format.',
+    )
+    webhook_url = OptionalUrl(
+        required=False, help_text="Optional: POSTed a signed JSON body on completion. Leave empty for none."
+    )
 
 
 class Accepted(_Serializer):
@@ -136,6 +155,8 @@ Status = inline_serializer(
 )
 
 
+# The operations, in the order people use them (SORT_OPERATIONS is off): upload, then status. The
+# cancel and retry endpoints (issue 13) get their extend_schema here, after status.
 upload_schema = extend_schema(
     summary="Upload a CSV of products",
     request={"multipart/form-data": UploadForm},

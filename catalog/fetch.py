@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from urllib.parse import urljoin
 
 import urllib3
@@ -51,6 +52,8 @@ from urllib3.response import BaseHTTPResponse, HTTPResponse
 
 from sansio.addresses import IPAddress, IPNetwork, forbidden_reason, ip_from_host, parse_networks
 from sansio.reasons import Reason
+
+_LOOPBACK = forbidden_reason(IPv4Address("127.0.0.1"))
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +309,13 @@ def _parse(url: str, redirect_from: _Target | None = None) -> _Target:
     return _Target(url, scheme, bare, port, parsed.request_uri, host_header)
 
 
+def _hinted(reason: str | None) -> str | None:
+    """A local image server is a setting away: say which (only for loopback, where it is ours)."""
+    if reason is None or _LOOPBACK is None or not reason.endswith(_LOOPBACK):  # also "a mapped form of …"
+        return reason
+    return f"{reason} (allow it with FETCH_ALLOWED_PRIVATE_NETWORKS)"
+
+
 def _size(n: int) -> str:
     mib = 1024 * 1024
     if n >= mib:
@@ -342,6 +352,7 @@ class Fetcher:
         limits: FetchLimits,
         allowed_private_networks: tuple[str, ...] = (),
         *,
+        exempt_prefixes: tuple[str, ...] = (),
         ca_certs: str | None = None,
         pool_size: int = 8,
         max_pools: int = 64,
@@ -349,6 +360,9 @@ class Fetcher:
         self.limits = limits
         self.allowed_private_networks = allowed_private_networks
         self._allowed: tuple[IPNetwork, ...] = parse_networks(allowed_private_networks)
+        # URLs under these prefixes (scheme://ip:port/path/) skip the address policy: the service's
+        # own sample images in development (settings.SAMPLE_IMAGES), that origin and path only.
+        self.exempt_prefixes = exempt_prefixes
         self._pools = urllib3.PoolManager(
             num_pools=max_pools,
             maxsize=pool_size,
@@ -530,18 +544,22 @@ class Fetcher:
         except ValueError:
             raise _Refused(f"URL has no valid host: {target.url[:200]}", code=Reason.BAD_URL) from None
         if literal is not None:
-            reason = forbidden_reason(literal, self._allowed)
-            if reason is not None:
+            reason = _hinted(forbidden_reason(literal, self._allowed))
+            if reason is not None and not self._exempt(target):
                 plain = literal.version == 6 or str(literal) == target.host
                 shown = target.host if plain else f"{target.host} means {literal}, which"
                 raise _Refused(f"{shown} is {reason}")
             return (literal,)
         addresses = self._resolve(target, deadline)
         for ip in addresses:
-            reason = forbidden_reason(ip, self._allowed)
+            reason = _hinted(forbidden_reason(ip, self._allowed))
             if reason is not None:
                 raise _Refused(f"{target.host} resolves to {ip}, {reason}")
         return addresses
+
+    def _exempt(self, target: _Target) -> bool:
+        where = f"{target.scheme}://{target.host_header}{target.request_uri}"  # dot segments removed
+        return any(where.startswith(prefix) for prefix in self.exempt_prefixes)
 
     def _resolver(self) -> ThreadPoolExecutor:
         with self._resolver_lock:
@@ -773,4 +791,7 @@ def fetcher_from_settings() -> Fetcher:
     )
     # Enough pooled connections per host for a batch's threads, so none is opened only to be dropped.
     pool_size = max(8, int(getattr(settings, "IMAGE_DOWNLOADS", 8)))
-    return Fetcher(limits, tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS), pool_size=pool_size)
+    samples = (settings.SAMPLE_IMAGES_URL,) if settings.SAMPLE_IMAGES else ()
+    return Fetcher(
+        limits, tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS), exempt_prefixes=samples, pool_size=pool_size
+    )

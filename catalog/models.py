@@ -19,7 +19,7 @@ class RequestStatus(models.TextChoices):
 
 
 class OutputFormat(models.TextChoices):
-    ORIGINAL = "original"
+    ORIGINAL = "original", "Same as the input"
     JPEG = "jpeg"
     PNG = "png"
     WEBP = "webp"
@@ -206,6 +206,7 @@ class WebhookDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:

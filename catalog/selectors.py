@@ -13,7 +13,7 @@ from django.db.models import Prefetch, QuerySet, Sum
 
 from catalog import webhooks
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
-from catalog.storage import absolute_url
+from catalog.storage import absolute_url, preview_image_name
 from sansio.csvfile import kept_column_names
 
 MAX_ERRORS_SHOWN = 1000
@@ -163,11 +163,13 @@ class ImageRow:
     status: str
     input_url: str
     output_url: str | None
+    preview_url: str | None  # the "before" picture the service made (never the hotlinked original)
     input_bytes: int | None
     output_bytes: int | None
     input_size: str
     output_size: str
     error: str
+    error_code: str = ""
     reused: bool = False
 
     @property
@@ -180,6 +182,7 @@ class ImageRow:
 @dataclass(frozen=True)
 class ProductRow:
     line: int
+    serial_number: int
     serial: str
     name: str
     images: list[ImageRow]
@@ -190,45 +193,80 @@ def _dimensions(width: int | None, height: int | None) -> str:
     return f"{width}\u00d7{height}" if width and height else ""
 
 
-def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow], int, int]:
-    """One page of products with their images; the page shown and the page count."""
-    total_pages = max(1, -(-request.products_total // PRODUCTS_PER_PAGE))
+def product_rows(
+    request: ProcessingRequest, page: int, *, failed_only: bool = False
+) -> tuple[list[ProductRow], int, int]:
+    """One page of products with their images; the page shown and the page count.
+
+    ``failed_only``: the products with a failed image, and only those images.
+    """
+    products_total = request.products_total
+    products = Product.objects.filter(request=request)
+    images = ProductImage.objects.order_by("position")
+    if failed_only:
+        products = products.filter(images__status=ImageStatus.FAILED).distinct()
+        images = images.filter(status=ImageStatus.FAILED)
+        products_total = products.count()
+    total_pages = max(1, -(-products_total // PRODUCTS_PER_PAGE))
     page = min(max(page, 1), total_pages)
-    products = list(
-        Product.objects.filter(request=request)
-        .order_by("line")
-        .prefetch_related(Prefetch("images", queryset=ProductImage.objects.order_by("position")))[
-            (page - 1) * PRODUCTS_PER_PAGE : page * PRODUCTS_PER_PAGE
-        ]
-    )
+    found = products.order_by("line").prefetch_related(Prefetch("images", queryset=images))
     kept_columns = kept_column_names(request.input_columns)
     rows = [
-        ProductRow(
-            line=product.line,
-            serial=product.serial_text,
-            name=product.name,
-            kept=list(zip(kept_columns, product.kept_cells, strict=False)),
-            images=[
-                ImageRow(
-                    position=image.position + 1,
-                    status=image.status,
-                    input_url=image.input_url,
-                    output_url=absolute_url(image.output_file, request.base_url)
-                    if image.output_file
-                    else None,
-                    input_bytes=image.input_bytes,
-                    output_bytes=image.output_bytes,
-                    input_size=_dimensions(image.input_width, image.input_height),
-                    output_size=_dimensions(image.output_width, image.output_height),
-                    error=image.error,
-                    reused=image.reused,
-                )
-                for image in product.images.all()
-            ],
-        )
-        for product in products
+        _product_row(request, product, kept_columns)
+        for product in found[(page - 1) * PRODUCTS_PER_PAGE : page * PRODUCTS_PER_PAGE]
     ]
     return rows, page, total_pages
+
+
+def _product_row(request: ProcessingRequest, product: Product, kept_columns: list[str]) -> ProductRow:
+    return ProductRow(
+        line=product.line,
+        serial_number=product.serial_number,
+        serial=product.serial_text,
+        name=product.name,
+        images=[_image_row(request, product, image) for image in product.images.all()],
+        kept=list(zip(kept_columns, product.kept_cells, strict=False)),
+    )
+
+
+def _image_row(request: ProcessingRequest, product: Product, image: ProductImage) -> ImageRow:
+    done = bool(image.output_file)
+    preview = preview_image_name(image.output_file)
+    return ImageRow(
+        position=image.position + 1,
+        status=image.status,
+        input_url=image.input_url,
+        output_url=absolute_url(image.output_file, request.base_url) if done else None,
+        preview_url=absolute_url(preview, request.base_url) if done and settings.IMAGE_PREVIEW_SIZE else None,
+        input_bytes=image.input_bytes,
+        output_bytes=image.output_bytes,
+        input_size=_dimensions(image.input_width, image.input_height),
+        output_size=_dimensions(image.output_width, image.output_height),
+        error=image.error,
+        error_code=image.error_code,
+        reused=image.reused,
+    )
+
+
+def compared_image(
+    request: ProcessingRequest, serial_number: int, position: int
+) -> tuple[ProductRow, ImageRow] | None:
+    """One image of one product (``position`` 1-based), for the comparison page."""
+    product = Product.objects.filter(request=request, serial_number=serial_number).first()
+    image = ProductImage.objects.filter(product=product, position=position - 1).first() if product else None
+    if product is None or image is None:
+        return None
+    row = _image_row(request, product, image)
+    return ProductRow(product.line, product.serial_number, product.serial_text, product.name, [row]), row
+
+
+def output_files(request: ProcessingRequest) -> QuerySet[ProductImage]:
+    """Every stored output of a request, once each (duplicates share their original's file)."""
+    return (
+        ProductImage.objects.filter(request=request, status=ImageStatus.DONE, duplicate_of__isnull=True)
+        .exclude(output_file="")
+        .order_by("product__line", "position")
+    )
 
 
 def byte_totals(request: ProcessingRequest) -> dict[str, int | None]:

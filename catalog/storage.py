@@ -13,6 +13,15 @@ def content_output_name(key: str, extension: str) -> str:
     return f"outputs/by-content/{key}.{extension}"
 
 
+def preview_image_name(output_name: str) -> str:
+    """The "before" picture of an output, under a fixed name of its own (a retry overwrites it).
+
+    Named after the output, so an image that shares a repeated URL's output shares its preview too.
+    """
+    folder, _, file_name = output_name.removeprefix("outputs/").rpartition("/")
+    return f"previews/{folder}/{file_name.rsplit('.', 1)[0]}.jpg"
+
+
 def result_csv_name(request_id: uuid.UUID) -> str:
     return f"results/{request_id}.csv"
 

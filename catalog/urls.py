@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.templatetags.static import static
 from django.urls import URLPattern, URLResolver, path, re_path
+from django.views.generic import RedirectView
 from django.views.static import serve
 
 from catalog import api, health, metrics_http, views
@@ -18,6 +20,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("requests/", views.request_list, name="request-list"),
     path("requests/progress/", views.live_progress, name="request-progress"),
     path("requests/<uuid:request_id>/", views.request_detail, name="request-detail"),
+    path(
+        "requests/<uuid:request_id>/compare/<int:serial_number>/<int:position>/",
+        views.compare,
+        name="request-compare",
+    ),
+    path("requests/<uuid:request_id>/result.csv", views.result_csv, name="request-result"),
+    path("requests/<uuid:request_id>/images.zip", views.outputs_zip, name="request-zip"),
+    path("samples/<str:name>", views.sample_image, name="sample-image"),
+    # Browsers ask for /favicon.ico on pages without an icon link (admin, API docs): no 404 in the log.
+    path("favicon.ico", RedirectView.as_view(url=static("catalog/icon.svg"), permanent=True)),
 ]
 
 if settings.DEVELOPMENT and not settings.AWS_STORAGE_BUCKET_NAME and settings.MEDIA_URL == "/media/":

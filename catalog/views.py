@@ -13,25 +13,29 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
-from catalog import selectors, services
+from catalog import downloads, selectors, services
 from catalog.api import UploadOptionsSerializer, accept_csv, error_items
 from catalog.models import OutputFormat, ProcessingRequest
 from catalog.services import lifecycle
+from sansio import samples
 from sansio.sizes import human_size
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 FAILURES_SHOWN = 100  # on a request's page; the status API lists up to selectors.MAX_ERRORS_SHOWN
 
 
 def people_only(view: View) -> View:
     """With REQUIRE_AUTH the pages want a signed-in user, as the API wants a token."""
 
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if settings.REQUIRE_AUTH and not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)
@@ -58,6 +62,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         "webhooks_enabled": bool(settings.WEBHOOK_SECRET),
         "max_size": human_size(settings.CSV_MAX_BYTES),
         "errors": [],
+        "field_errors": {},
     }
     if request.method != "POST":
         return render(request, "catalog/upload.html", context)
@@ -74,11 +79,9 @@ def upload(request: HttpRequest) -> HttpResponse:
     elif upload.size is not None and upload.size > settings.CSV_MAX_BYTES:
         context["errors"] = [_message(f"{upload.name} is over the {context['max_size']} limit.")]
     elif not options.is_valid():
-        context["errors"] = [
-            _message(f"{field.replace('_', ' ').capitalize()}: {message}")
-            for field, messages in options.errors.items()
-            for message in messages
-        ]
+        # Beside their fields, not in the file's problem table: the file was not even read.
+        context["field_errors"] = {field: " ".join(messages) for field, messages in options.errors.items()}
+        return render(request, "catalog/upload.html", context, status=400)
     if context["errors"]:
         return render(request, "catalog/upload.html", context, status=400)
     assert upload is not None
@@ -114,7 +117,8 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     found = selectors.find_request(request_id, request.user)
     if found is None:
         raise Http404(f"no request with request_id {request_id}")
-    products, page, pages = selectors.product_rows(found, _page_number(request))
+    failed_only = request.GET.get("show") == "failed"
+    products, page, pages = selectors.product_rows(found, _page_number(request), failed_only=failed_only)
     # Only what the page shows: it is fetched again on every change while the request runs.
     status = {
         "progress": selectors.progress(found),
@@ -128,10 +132,73 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
         "failures_shown": FAILURES_SHOWN,
         "totals": selectors.byte_totals(found),
         "products": products,
+        "failed_only": failed_only,
         "page": page,
         "pages": pages,
     }
     return render(request, "catalog/request.html", context)
+
+
+def _visible(request: HttpRequest, request_id: uuid.UUID) -> ProcessingRequest:
+    found = selectors.find_request(request_id, request.user)
+    if found is None:
+        raise Http404(f"no request with request_id {request_id}")
+    return found
+
+
+@require_GET
+@people_only
+def compare(request: HttpRequest, request_id: uuid.UUID, serial_number: int, position: int) -> HttpResponse:
+    """One image before and after, side by side at a size where compression shows."""
+    found = _visible(request, request_id)
+    compared = selectors.compared_image(found, serial_number, position)
+    if compared is None:
+        raise Http404(f"no image {position} of product {serial_number} in request {request_id}")
+    product, image = compared
+    context = {"nav": "requests", "req": found, "product": product, "image": image}
+    return render(request, "catalog/compare.html", context)
+
+
+@require_GET
+@people_only
+def result_csv(request: HttpRequest, request_id: uuid.UUID) -> HttpResponseBase:
+    """The result CSV as a download named after the upload (``chairs.csv`` → ``chairs-result.csv``)."""
+    found = _visible(request, request_id)
+    if not found.result_file:
+        raise Http404(f"request {request_id} has no result CSV yet")
+    return FileResponse(
+        default_storage.open(found.result_file, "rb"),
+        as_attachment=True,
+        filename=downloads.result_file_name(found.name),
+        content_type="text/csv; charset=utf-8",
+    )
+
+
+@require_GET
+@people_only
+def outputs_zip(request: HttpRequest, request_id: uuid.UUID) -> HttpResponseBase:
+    """Every output of a request and its result CSV in one ZIP, streamed as it is written."""
+    found = _visible(request, request_id)
+    response = StreamingHttpResponse(downloads.zip_chunks(found), content_type="application/zip")
+    name = downloads.zip_file_name(found.name)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name) or ""
+    return response
+
+
+@require_GET
+def sample_image(request: HttpRequest, name: str) -> HttpResponse:
+    """The sample catalogue's images (`manage.py demo`), drawn on the fly; development only."""
+    if not settings.SAMPLE_IMAGES:
+        raise Http404("sample images are off (SAMPLE_IMAGES)")
+    if name == samples.NOT_AN_IMAGE:
+        return HttpResponse(samples.NOT_AN_IMAGE_BODY, content_type="text/plain; charset=utf-8")
+    found = samples.sample_image(name)
+    if found is None:
+        raise Http404(f"no sample image {name}")
+    data, content_type = found
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @require_GET

@@ -7,10 +7,17 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
+from kombu.transport import TRANSPORT_ALIASES
 from PIL import _imaging as pillow_core
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 logger = logging.getLogger(__name__)
+
+# Our transports (config/broker.py) under names of their own, which settings use: Celery's banner and
+# logs then read "catalog-files://localhost//" rather than "config.broker:Transport://:**@localhost//".
+# Registered here because every process imports this module before it connects (config/__init__.py).
+TRANSPORT_ALIASES["catalog-files"] = "config.broker:Transport"
+TRANSPORT_ALIASES["catalog-redis"] = "config.broker:RedisTransport"
 
 app = Celery("catalogue")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -205,6 +205,14 @@ def _networks(name: str) -> tuple[str, ...]:
 
 
 FETCH_ALLOWED_PRIVATE_NETWORKS = _networks("FETCH_ALLOWED_PRIVATE_NETWORKS")
+# The sample catalogue (`manage.py demo`): drawn images this service serves at /samples/ and fetches
+# from itself over loopback, so a first run needs no image host. Development only: it exempts that
+# one origin and path from the address policy, nothing else.
+SAMPLE_IMAGES = env_bool("SAMPLE_IMAGES", DEVELOPMENT)
+if SAMPLE_IMAGES and not DEVELOPMENT:
+    raise ImproperlyConfigured("SAMPLE_IMAGES=true is for local development (APP_ENV=development) only")
+_SAMPLE_HOST = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(HOST, HOST)  # noqa: S104
+SAMPLE_IMAGES_URL = f"http://{_SAMPLE_HOST}:{PORT}/samples/"
 
 # --- Image processing -----------------------------------------------------------------------------
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
@@ -214,6 +222,9 @@ IMAGE_MAX_ATTEMPTS = env_int("IMAGE_MAX_ATTEMPTS", 5, minimum=1)
 _background = env_str("IMAGE_BACKGROUND", "#ffffff")
 if not re.fullmatch(r"#[0-9a-fA-F]{6}", _background):
     raise ImproperlyConfigured(f"IMAGE_BACKGROUND={_background!r} must be a colour like #ffffff")
+# The pages' "before" pictures (sansio.images._preview): the encoder's input fitted in this many px,
+# stored beside each output (about 1 ms and 25-50 KB an image). 0: none, the pages show outputs only.
+IMAGE_PREVIEW_SIZE = env_int("IMAGE_PREVIEW_SIZE", 640, minimum=0, maximum=4096)
 IMAGE_BACKGROUND = (
     int(_background[1:3], 16),
     int(_background[3:5], 16),
@@ -255,7 +266,7 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # kombu's, with whole messages (see there)
+    CELERY_BROKER_TRANSPORT = "catalog-files"  # config.broker:Transport: whole messages (see there)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -274,7 +285,7 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Unacked tasks come back after this long: longer than any task may run (hard limit below).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
     if CELERY_BROKER_URL.startswith("redis://"):  # rediss:// keeps kombu's own, which sets up TLS
-        CELERY_BROKER_TRANSPORT = "config.broker:RedisTransport"  # survives a lost connection (see there)
+        CELERY_BROKER_TRANSPORT = "catalog-redis"  # config.broker:RedisTransport: survives a lost connection
 CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a killed worker's task comes back
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Each process keeps a few small batches in hand, so it never waits on a broker poll between two
@@ -346,7 +357,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Catalogue images API",
-    "DESCRIPTION": "Upload a CSV of products and image URLs; poll for the resized images and a result CSV.",
+    "DESCRIPTION": (
+        "Upload a CSV of products and image URLs; poll for the resized images and a result CSV. "
+        "The contract, with examples: docs/api.md in the repository.\n\n[← Back to the app](/)"
+    ),
+    "SORT_OPERATIONS": False,  # upload first, then status: the order they are used in
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -424,5 +439,10 @@ LOGGING: dict[str, Any] = {
         },
     },
     "root": {"handlers": ["console", "errors"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # catalog.http logs every call once with its status; Django's own "Not Found: /x" and "Bad
+        # Request" warnings would be a second line for the same call. Server errors (5xx) still log.
+        "django.request": {"level": "ERROR"},
+    },
 }

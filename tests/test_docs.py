@@ -47,3 +47,12 @@ def test_swagger_ui_uses_local_static_files_only(client: Client) -> None:
     for source in sources:
         if source.startswith("/static/"):
             assert client.get(source).status_code == 200, source
+
+
+def test_the_explorer_uploads_a_file_lists_upload_first_and_links_back(client: Client) -> None:
+    schema = client.get("/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"}).json()
+    assert list(schema["paths"])[:2] == ["/api/upload/", "/api/status/"], "upload first"
+    form = schema["components"]["schemas"]["UploadForm"]["properties"]
+    assert form["file"]["type"] == "string" and form["file"]["format"] == "binary"  # a file picker
+    assert form["webhook_url"].get("example") == "", "no placeholder value pre-filled"
+    assert "(/)" in schema["info"]["description"], "a link back to the app"

@@ -341,6 +341,9 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDNS:
     return dns
 
 
+HINT = " (allow it with FETCH_ALLOWED_PRIVATE_NETWORKS)"
+
+
 def refused(fetch: Callable[[], object]) -> FetchError:
     with pytest.raises(FetchError) as info:
         fetch()
@@ -585,28 +588,28 @@ HOSTILE: list[Hostile] = [
     Hostile(
         "redirect to 127.0.0.2",
         ORIGIN + "/to?url=" + TRAP2,
-        "redirect from 127.0.0.1 refused: 127.0.0.2 is a loopback address",
+        "redirect from 127.0.0.1 refused: 127.0.0.2 is a loopback address" + HINT,
     ),
     Hostile(
         "307 redirect to 127.0.0.2",
         ORIGIN + "/to?code=307&url=" + TRAP2,
-        "redirect from 127.0.0.1 refused: 127.0.0.2 is a loopback address",
+        "redirect from 127.0.0.1 refused: 127.0.0.2 is a loopback address" + HINT,
     ),
     Hostile(
         "redirect to [::1]",
         ORIGIN + "/to?url=http://[::1]:{trap}/",
-        "redirect from 127.0.0.1 refused: ::1 is a loopback address",
+        "redirect from 127.0.0.1 refused: ::1 is a loopback address" + HINT,
     ),
     Hostile(
         "redirect to [::ffff:127.0.0.2]",
         ORIGIN + "/to?url=http://[::ffff:127.0.0.2]:{trap}/",
         "redirect from 127.0.0.1 refused: "
-        "::ffff:127.0.0.2 is an IPv4-mapped form of 127.0.0.2, a loopback address",
+        "::ffff:127.0.0.2 is an IPv4-mapped form of 127.0.0.2, a loopback address" + HINT,
     ),
     Hostile(
         "redirect to 0x7f000002",
         ORIGIN + "/to?url=http://0x7f000002:{trap}/",
-        "redirect from 127.0.0.1 refused: 0x7f000002 means 127.0.0.2, which is a loopback address",
+        "redirect from 127.0.0.1 refused: 0x7f000002 means 127.0.0.2, which is a loopback address" + HINT,
     ),
     Hostile(
         "redirect to the metadata service",
@@ -616,7 +619,7 @@ HOSTILE: list[Hostile] = [
     Hostile(
         "redirect to a name resolving to 127.0.0.2",
         ORIGIN + "/to?url=http://evil.test:{trap}/",
-        "redirect from 127.0.0.1 refused: evil.test resolves to 127.0.0.2, a loopback address",
+        "redirect from 127.0.0.1 refused: evil.test resolves to 127.0.0.2, a loopback address" + HINT,
         dns={"evil.test": ["127.0.0.2"]},
     ),
     Hostile(
@@ -634,61 +637,61 @@ HOSTILE: list[Hostile] = [
     Hostile(
         "2130706433 with no allowlist",
         "http://2130706433:{loop_trap}/",
-        "2130706433 means 127.0.0.1, which is a loopback address",
+        "2130706433 means 127.0.0.1, which is a loopback address" + HINT,
         allowed=(),
     ),
     Hostile(
         "0x7f000001 with no allowlist",
         "http://0x7f000001:{loop_trap}/",
-        "0x7f000001 means 127.0.0.1, which is a loopback address",
+        "0x7f000001 means 127.0.0.1, which is a loopback address" + HINT,
         allowed=(),
     ),
     Hostile(
         "0177.0.0.1 with no allowlist",
         "http://0177.0.0.1:{loop_trap}/",
-        "0177.0.0.1 means 127.0.0.1, which is a loopback address",
+        "0177.0.0.1 means 127.0.0.1, which is a loopback address" + HINT,
         allowed=(),
     ),
     Hostile(
         "127.1 with no allowlist",
         "http://127.1:{loop_trap}/",
-        "127.1 means 127.0.0.1, which is a loopback address",
+        "127.1 means 127.0.0.1, which is a loopback address" + HINT,
         allowed=(),
     ),
     Hostile(
         "0x7f.1 with no allowlist",
         "http://0x7f.1:{loop_trap}/",
-        "0x7f.1 means 127.0.0.1, which is a loopback address",
+        "0x7f.1 means 127.0.0.1, which is a loopback address" + HINT,
         allowed=(),
     ),
     Hostile(
         "127.0.0.1 with no allowlist",
         "http://127.0.0.1:{loop_trap}/",
-        "127.0.0.1 is a loopback address",
+        "127.0.0.1 is a loopback address" + HINT,
         allowed=(),
     ),
     Hostile(
         "localhost with no allowlist",
         "http://localhost:{loop_trap}/",
-        "localhost resolves to 127.0.0.1, a loopback address",
+        "localhost resolves to 127.0.0.1, a loopback address" + HINT,
         allowed=(),
         dns={"localhost": ["127.0.0.1"]},
     ),
     Hostile(
         "2130706434 (127.0.0.2) while 127.0.0.1/32 is allowed",
         "http://2130706434:{trap}/",
-        "2130706434 means 127.0.0.2, which is a loopback address",
+        "2130706434 means 127.0.0.2, which is a loopback address" + HINT,
     ),
     Hostile(
         "a name with an allowed and a forbidden address",
         "http://mixed.test:{loop_trap}/",
-        "mixed.test resolves to 127.0.0.2, a loopback address",
+        "mixed.test resolves to 127.0.0.2, a loopback address" + HINT,
         dns={"mixed.test": ["127.0.0.1", "127.0.0.2"]},
     ),
     Hostile(
         "a 10.0.0.0/8 allowlist does not open loopback",
         "http://127.0.0.1:{loop_trap}/",
-        "127.0.0.1 is a loopback address",
+        "127.0.0.1 is a loopback address" + HINT,
         allowed=("10.0.0.0/8",),
     ),
     Hostile(
@@ -834,9 +837,9 @@ def test_check_url(origin: Origin, make_fetcher: Callable[..., Fetcher], fake_dn
     before = len(origin.requests)
     fake_dns.answers["hooks.test"] = ["127.0.0.2"]
     for url, message in [
-        ("http://hooks.test/x", "hooks.test resolves to 127.0.0.2, a loopback address"),
-        ("http://[::1]/x", "::1 is a loopback address"),
-        ("http://0x7f000002/x", "0x7f000002 means 127.0.0.2, which is a loopback address"),
+        ("http://hooks.test/x", "hooks.test resolves to 127.0.0.2, a loopback address" + HINT),
+        ("http://[::1]/x", "::1 is a loopback address" + HINT),
+        ("http://0x7f000002/x", "0x7f000002 means 127.0.0.2, which is a loopback address" + HINT),
         (
             "javascript:alert(1)",
             "only http and https URLs can be fetched, not javascript: javascript:alert(1)",

@@ -52,7 +52,13 @@ def test_bad_options_are_named_and_kept(client: Client) -> None:
     response = post_csv(client, GOOD, quality="0", scale="0.25")
     assert response.status_code == 400
     page = response.content.decode()
-    assert "Quality: Ensure this value is greater than or equal to 1." in page
+    # Beside its field (named by it, marked invalid), not in the file's problem table.
+    assert (
+        '<span id="quality-error" class="field-error">Ensure this value is greater than or equal to 1.</span>'
+        in page
+    )
+    assert 'aria-describedby="quality-error quality-hint" aria-invalid="true"' in page
+    assert "was not accepted" not in page and 'class="problems"' not in page
     assert 'value="0.25"' in page, "what the user typed stays in the form"
 
 
@@ -149,3 +155,30 @@ def test_a_semicolon_excel_export_is_accepted_and_its_other_columns_shown(
     assert "<dt>Brand</dt><dd>Bois;Fer</dd>" in page
     assert "https://xn--bcher-kva.example/d.jpg" in page, "the host as it is fetched"
     assert "https://img.example.com/b%20b.png" in page
+
+
+def test_downloads_and_comparisons_follow_the_owner_rule(
+    client: Client, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.REQUIRE_AUTH = True
+    alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = post_csv(client, GOOD)
+    request = ProcessingRequest.objects.get()
+    request.result_file = "results/nothing-here.csv"
+    request.save(update_fields=["result_file"])
+    paths = [
+        f"/requests/{request.request_id}/result.csv",
+        f"/requests/{request.request_id}/images.zip",
+        f"/requests/{request.request_id}/compare/1/1/",
+    ]
+    assert client.get(paths[2]).status_code == 200, "the owner sees the comparison (pending here)"
+    client.force_login(bob)
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert b"Not found" in answer.content, "the site's own 404 page"
+    client.logout()
+    assert client.get(paths[0]).status_code == 302, "signed out: to the login page"
+    assert response.status_code == 302

@@ -9,6 +9,7 @@ class Migration(migrations.Migration):
         ('catalog', '0005_csv'),
         ('catalog', '0005_imagefiles'),
         ('catalog', '0005_reruns'),
+        ('catalog', '0005_people'),
     ]
 
     operations = [

@@ -22,7 +22,7 @@ from catalog.models import ContentOutput, ImageStatus, ProcessingRequest, Produc
 from catalog.queueing import enqueue
 from catalog.services import reuse
 from catalog.services.rowupdates import update_each
-from catalog.storage import content_output_name, save_bytes
+from catalog.storage import content_output_name, preview_image_name, save_bytes
 from sansio.contentkeys import output_key
 from sansio.images import ImageRejected, TransformOptions, transform
 from sansio.reasons import Reason
@@ -129,6 +129,7 @@ def transform_options(request: ProcessingRequest) -> TransformOptions:
         max_pixels=settings.IMAGE_MAX_PIXELS,
         max_frames=settings.IMAGE_MAX_FRAMES,
         background=settings.IMAGE_BACKGROUND,
+        preview_side=settings.IMAGE_PREVIEW_SIZE,
     )
 
 
@@ -206,6 +207,8 @@ def _produce(
     except Exception as exc:
         logger.exception("image %s: the output could not be stored as %s", image.pk, name)
         raise ImageFailed("the output could not be stored", code=Reason.STORAGE, retryable=True) from exc
+    if result.preview:  # the pages' "before" picture (see sansio.images._preview)
+        save_bytes(preview_image_name(name), result.preview)
     return ImageOutput(
         name=name,
         format=result.format,

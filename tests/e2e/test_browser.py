@@ -179,7 +179,7 @@ def test_upload_watch_and_download(
     expect(failures).to_contain_text("404")
     expect(page.locator("li.image-failed .reason")).to_contain_text("404")
     # Every "after" thumbnail really loaded from our storage.
-    after = page.locator('img[alt$=", after"]')
+    after = page.locator("table.products img[data-after]")
     expect(after).to_have_count(12)
     for n in range(12):
         thumbnail = after.nth(n)

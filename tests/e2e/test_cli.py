@@ -141,12 +141,23 @@ def test_no_wait_then_follow_by_request_id(
     assert request_id, run.stdout
     assert f"--request-id {request_id.group(1)}" in run.stdout
     assert not (tmp_path / "rugs-result.csv").exists()
+    assert "APP_ENV=development .venv/bin/python manage.py submit --request-id" in run.stdout
 
-    later = submit(
-        embedded_stack, "--request-id", request_id.group(1), "--output", str(tmp_path / "rugs.out.csv")
+    # The printed command works when pasted into a shell, as it is (no APP_ENV of our own).
+    follow = re.search(r"^Follow it: (.+)$", run.stdout, re.MULTILINE)
+    assert follow, run.stdout
+    env = {k: v for k, v in embedded_stack.env.items() if k != "APP_ENV"}
+    later = subprocess.run(
+        ["bash", "-c", follow.group(1)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert later.returncode == 0, later.stderr + later.stdout
-    outputs = list(csv.reader((tmp_path / "rugs.out.csv").open()))[1][3].split(",")
+    outputs = list(csv.reader((tmp_path / "rugs-result.csv").open()))[1][3].split(",")
     assert [url.rsplit(".", 1)[1] for url in outputs] == ["webp", "webp"]
 
 

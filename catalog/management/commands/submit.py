@@ -262,8 +262,17 @@ def _arguments_problem(
 
 
 def _follow_command(request_id: str, output: Path, server: str | None) -> str:
-    words = ["python", "manage.py", "submit", "--request-id", request_id, "--output", str(output)]
-    return shlex.join(words + (["--server", server] if server else []))
+    """A command that works when pasted: this very Python (the venv's) and manage.py, by their paths."""
+    python, manage = (pasteable_path(Path(p)) for p in (sys.executable, settings.BASE_DIR / "manage.py"))
+    words = [python, manage, "submit", "--request-id", request_id, "--output", str(output)]
+    prefix = "APP_ENV=development " if os.environ.get("APP_ENV") == "development" else ""
+    return prefix + shlex.join(words + (["--server", server] if server else []))
+
+
+def pasteable_path(path: Path) -> str:
+    """Relative to the current folder when under it (``.venv/bin/python``), else absolute."""
+    absolute = path.absolute()
+    return str(absolute.relative_to(Path.cwd())) if absolute.is_relative_to(Path.cwd()) else str(absolute)
 
 
 def _output_problem(output: Path, csv_path: Path | None, force: bool) -> str | None:

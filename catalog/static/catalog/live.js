@@ -16,6 +16,7 @@
     var bar = root.querySelector("progress");
     var percent = root.querySelector("[data-percent]");
     if (bar) {
+      if (status) bar.className = "bar-" + status;
       bar.value = progress.percent;
       bar.setAttribute("aria-valuetext", progress.percent + "%");
     }
@@ -25,6 +26,13 @@
       state.textContent = STATE_NAMES[status] || status;
       state.className = "state state-" + status;
     }
+  }
+
+  function span(className, text) {
+    var el = document.createElement("span");
+    el.className = className;
+    el.textContent = text;
+    return el;
   }
 
   function poll(url, onData) {
@@ -98,8 +106,17 @@
         showProgress(row, found.status, found);
         var counts = row.querySelector("[data-counts]");
         if (counts) {
-          counts.textContent = found.done + " done" + (found.failed ? ", " + found.failed + " failed" : "") +
-            " of " + found.images;
+          counts.replaceChildren(span("count-done", found.done + " done"));
+          if (found.failed) counts.append(", ", span("count-failed", found.failed + " failed"));
+          counts.append(" of " + found.images);
+        }
+        var result = row.querySelector("[data-result-cell]");
+        var detail = row.querySelector("a");
+        if (found.completed && result && detail) {
+          var link = document.createElement("a");
+          link.href = detail.getAttribute("href") + "result.csv";
+          link.textContent = "Result CSV";
+          result.replaceChildren(link);
         }
         return !found.completed;
       });
