@@ -36,6 +36,7 @@ _URL_ASCII_BAD = re.compile(r"[\x00-\x1f\x7f\\]")
 _INVISIBLE = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co")
 
 _SEPARATORS = re.compile(r"[\s,;]+")
+_WHITESPACE = re.compile(r"\s")
 _ITEM_AHEAD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|//|www\.", re.IGNORECASE)
 # A line break or a tab, or a comma or semicolon with whitespace next to it.
 _ALWAYS_ENDS = re.compile(r"[\t\n\r\v\f\x1c-\x1f\x85\u2028\u2029]|[,;]\s|\s[,;]")
@@ -66,6 +67,9 @@ def read_url_list(cell: str, *, max_urls: int = 100, max_length: int = 2_048) ->
 
 def _split(cell: str) -> tuple[list[str], list[str]]:
     text = cell.strip()
+    plain = [part.strip() for part in text.split(",")]
+    if all(part[:8].lower().startswith(("https://", "http://")) and _plain(part) for part in plain):
+        return plain, []  # the common case, "a,b" or "a, b", read as the general rule below would
     items: list[str] = []
     problems: list[str] = []
     start, stop = 0, len(text)
@@ -97,20 +101,23 @@ def _split(cell: str) -> tuple[list[str], list[str]]:
     return items, problems
 
 
+def _plain(part: str) -> bool:
+    """No separator inside: neither whitespace nor a semicolon."""
+    return ";" not in part and not _WHITESPACE.search(part)
+
+
 def read_url(url: str, max_length: int = 2_048) -> tuple[str | None, str | None]:
     """``(the URL as kept, None)`` if ``url`` (already stripped) is acceptable, else ``(None, why)``."""
-    shown = show(url)
     if len(url) > max_length:
-        return None, f"the URL {shown} is {len(url):,} characters long; the limit is {max_length:,}"
-    problem = _char_problem(url, shown) or _scheme_problem(url, shown)
-    if problem is not None:
-        return None, problem
+        return None, f"the URL {show(url)} is {len(url):,} characters long; the limit is {max_length:,}"
     scheme, _, rest = url.partition("://")
     end = _AUTHORITY_END.search(rest)
     authority, path = (rest[: end.start()], rest[end.start() :]) if end else (rest, "")
-    authority, problem = _authority(authority, shown)
+    problem = _char_problem(url) or _scheme_problem(url)
+    if problem is None:
+        authority, problem = _authority(authority)
     if problem is not None:
-        return None, problem
+        return None, f"{show(url)} {problem}"
     return f"{scheme}://{authority}{path.replace(' ', '%20')}", None
 
 
@@ -119,7 +126,10 @@ def url_problem(url: str, max_length: int = 2_048) -> str | None:
     return read_url(url, max_length)[1]
 
 
-def _char_problem(url: str, shown: str) -> str | None:
+# What is wrong with a URL, said after the URL: "'https://…' contains a backslash: use '/'".
+
+
+def _char_problem(url: str) -> str | None:
     match = _URL_ASCII_BAD.search(url)
     ch = match.group() if match else ""
     if not ch and not url.isascii():
@@ -127,63 +137,66 @@ def _char_problem(url: str, shown: str) -> str | None:
     if not ch:
         return None
     if ch == "\\":
-        return f"{shown} contains a backslash: use '/'"
+        return "contains a backslash: use '/'"
     if ch.isspace():
         name = unicodedata.name(ch, "").lower() or "whitespace character"
-        return f"{shown} contains a {name} (U+{ord(ch):04X}): type a plain space, or remove it"
+        return f"contains a {name} (U+{ord(ch):04X}): type a plain space, or remove it"
     kind = "a control" if unicodedata.category(ch) == "Cc" else "an invisible"
-    return f"{shown} contains {kind} character (U+{ord(ch):04X})"
+    return f"contains {kind} character (U+{ord(ch):04X})"
 
 
-def _scheme_problem(url: str, shown: str) -> str | None:
+def _scheme_problem(url: str) -> str | None:
+    if url[:8].lower().startswith(("https://", "http://")):
+        return None
     head, separator, _ = url.partition("://")
     if not separator or not _SCHEME_RE.fullmatch(head):
-        return f"{shown} is not an absolute URL (it should start with https:// or http://)"
+        return "is not an absolute URL (it should start with https:// or http://)"
     if head.lower() not in ("http", "https"):
-        return f"{shown} is not an http or https URL"
+        return "is not an http or https URL"
     return None
 
 
-def _authority(authority: str, shown: str) -> tuple[str, str | None]:
+@lru_cache(maxsize=4096)  # a catalogue names few hosts, many times
+def _authority(authority: str) -> tuple[str, str | None]:
     """The authority with its host IDNA-encoded, read the way RFC 3986 splits it; or why not.
 
     The fetcher checks the address it leads to later.
     """
-    parts = _host_and_port(authority, shown)
+    parts = _host_and_port(authority)
     if isinstance(parts, str):
         return authority, parts
     host, after, bracketed = parts
     if bracketed:
-        return authority, None if _valid_ipv6(host) else f"{shown} has an invalid host {show(host)}"
+        return authority, None if _valid_ipv6(host) else f"has an invalid host {show(host)}"
     ascii_host, problem = _ascii_host(host)
     if problem is not None:
-        return authority, f"{shown} has a host name that cannot be used: {problem}"
+        return authority, f"has a host name that cannot be used: {problem}"
     if not _valid_ascii_host(ascii_host.lower()):
-        return authority, f"{shown} has an invalid host {show(host)}"
+        return authority, f"has an invalid host {show(host)}"
     return ascii_host + after, None
 
 
-def _host_and_port(authority: str, shown: str) -> tuple[str, str, bool] | str:
+def _host_and_port(authority: str) -> tuple[str, str, bool] | str:
     """``(host, ":port" or "", bracketed)``, or why the authority cannot be read."""
     if "@" in authority:
-        return f"{shown} contains a user name or password, which are not accepted"
+        return "contains a user name or password, which are not accepted"
     bracketed = authority.startswith("[")
     if bracketed:
         host, close, after = authority[1:].partition("]")
         if not close:
-            return f"{shown} has an invalid host {show(authority)}"
+            return f"has an invalid host {show(authority)}"
     else:
         host, colon, port = authority.partition(":")
         after = colon + port
     if not host:
-        return f"{shown} has no host name"
+        return "has no host name"
     port = after[1:]
     if after[:1] not in ("", ":") or (
         port and not (len(port) <= 5 and port.isascii() and port.isdigit() and 0 < int(port) < 65536)
     ):
-        return f"{shown} has an invalid port {show(after)}"
+        return f"has an invalid port {show(after)}"
     if " " in host:
-        return f"{shown} has a space in its host name {show(host)}"
+        return f"has a space in its host name {show(host)}"
     return host, after, bracketed
 
 

@@ -109,7 +109,7 @@ def _insert_rows(request: ProcessingRequest, rows: Iterable[CatalogueRow]) -> tu
     products_total = images_total = 0
     first_image_of: dict[str, int] = {}  # URL -> pk of the image that will be processed for it
     upload_time = connection.ops.adapt_datetimefield_value(timezone.now())
-    kept_field = Product._meta.get_field("kept_cells")
+    no_kept_cells = connection.ops.adapt_json_value([], None)  # most catalogues: adapted once
     for chunk in batched(rows, INSERT_BATCH):
         _insert(
             Product,
@@ -117,7 +117,7 @@ def _insert_rows(request: ProcessingRequest, rows: Iterable[CatalogueRow]) -> tu
             [
                 (
                     *(request.pk, r.line, r.serial_number, r.serial_text, r.product_name, r.urls_text),
-                    kept_field.get_db_prep_save(list(r.kept), connection),
+                    connection.ops.adapt_json_value(list(r.kept), None) if r.kept else no_kept_cells,
                 )
                 for r in chunk
             ],
