@@ -14,11 +14,13 @@ from __future__ import annotations
 import functools
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image, ImageCms, ImageSequence
 
-OUTPUT_FORMATS = ("original", "jpeg", "png", "webp", "avif")
+from sansio import quality as per_image
+
+OUTPUT_FORMATS = ("original", "jpeg", "png", "webp", "avif", "auto")
 INPUT_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "MPO"]
 _KEPT = {"JPEG", "PNG", "WEBP", "GIF"}
 _BY_OPTION = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
@@ -66,6 +68,11 @@ class TransformOptions:
     max_pixels: int = 50_000_000
     max_frames: int = 200
     background: tuple[int, ...] = (255, 255, 255)  # RGB
+    # Quality per image (sansio/quality.py): search for the target instead of using ``quality``,
+    # and/or keep each output within a byte budget. ``output_format="auto"`` implies the search.
+    quality_auto: bool = False
+    quality_target: float = per_image.DEFAULT_TARGET
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ class TransformResult:
     input_format: str
     input_width: int
     input_height: int
+    quality: int | None = None  # the encoder quality used; None where it does not apply (lossless)
+    score: float | None = None  # the metric reached against the resized image, where searched
+    warning: str = ""  # e.g. no output fits max_bytes
 
 
 def transform(data: bytes, options: TransformOptions = TransformOptions()) -> TransformResult:
@@ -127,9 +137,56 @@ def _transform_open(im: Image.Image, options: TransformOptions) -> TransformResu
         raise
     except Exception as exc:
         raise ImageRejected(f"the image could not be decoded ({type(exc).__name__}: {exc})") from exc
+    if options.quality_auto or options.max_bytes is not None or options.output_format == "auto":
+        return _per_image(frame, out_format, options, icc, (input_format, in_w, in_h))
     data = _encode(frame, out_format, options, icc)
     ext, content_type = _EXTENSIONS[out_format]
     return TransformResult(data, out_format, ext, content_type, *frame.size, input_format, in_w, in_h)
+
+
+def _per_image(
+    frame: Image.Image,
+    out_format: str,
+    options: TransformOptions,
+    icc: bytes | None,
+    source: tuple[str, int, int],
+) -> TransformResult:
+    """Quality and format chosen for this image by sansio.quality, through ``_encode`` as the seam."""
+
+    def encode(im: Image.Image, fmt: str, quality: int | None) -> bytes:
+        if quality is None and fmt == "WEBP":
+            buf = io.BytesIO()
+            im.save(buf, "WEBP", lossless=True, method=WEBP_METHOD, **({"icc_profile": icc} if icc else {}))
+            return buf.getvalue()
+        return _encode(im, fmt, replace(options, quality=quality or options.quality), icc)
+
+    auto = options.output_format == "auto"
+    if auto:
+        formats = [f for f in per_image.LOSSY if f != "JPEG" or not per_image.has_alpha(frame)]
+    else:
+        formats = [out_format]
+    goal = per_image.Goal(
+        quality=options.quality,
+        target=options.quality_target if options.quality_auto or auto else None,
+        max_bytes=options.max_bytes,
+    )
+    lossless = per_image.LOSSLESS if auto else ()
+    choice = per_image.choose(frame, formats, goal, encode, options.background, lossless=lossless)
+    ext, content_type = _EXTENSIONS[choice.format]
+    input_format, in_w, in_h = source
+    return TransformResult(
+        choice.data,
+        choice.format,
+        ext,
+        content_type,
+        *frame.size,
+        input_format,
+        in_w,
+        in_h,
+        quality=choice.quality,
+        score=choice.score,
+        warning=choice.warning,
+    )
 
 
 def _target_size(size: tuple[int, int], orientation: int, scale: float) -> tuple[int, int]:
@@ -144,6 +201,8 @@ def _has_alpha(im: Image.Image) -> bool:
 
 
 def _output_format(im: Image.Image, input_format: str, option: str) -> str:
+    if option == "auto":  # the format is chosen per image; an animation stays an animated WebP
+        return "WEBP"
     if option != "original":
         return _BY_OPTION[option]
     if input_format in _KEPT:
