@@ -22,8 +22,23 @@ else:
 class UploadForm(_Serializer):
     file = serializers.FileField(help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8).")
     scale = serializers.FloatField(required=False, default=0.5, help_text="0 < scale <= 1")
-    quality = serializers.IntegerField(required=False, default=50, min_value=1, max_value=100)
-    output_format = serializers.ChoiceField(choices=OutputFormat.values, required=False, default="original")
+    quality = serializers.CharField(
+        required=False,
+        default="50",
+        help_text="1-100, or auto: per image, the lowest reaching quality_target",
+    )
+    quality_target = serializers.FloatField(
+        required=False, help_text="MS-SSIM (MAD pooling) target of quality=auto, 0.5-0.9999; default 0.992"
+    )
+    max_bytes = serializers.IntegerField(
+        required=False, min_value=1, help_text="Byte budget per output image: the highest quality that fits"
+    )
+    output_format = serializers.ChoiceField(
+        choices=OutputFormat.values,
+        required=False,
+        default="original",
+        help_text="auto: the smallest of JPEG, WebP, AVIF (PNG, lossless WebP) at the target",
+    )
     webhook_url = serializers.URLField(required=False, help_text="POSTed a signed JSON body on completion.")
 
 
@@ -78,9 +93,24 @@ class ImageError(_Serializer):
 
 class Options(_Serializer):
     scale = serializers.FloatField()
-    quality = serializers.IntegerField()
+    quality = serializers.CharField(help_text="A number 1-100, or auto")
+    quality_target = serializers.FloatField(allow_null=True)
+    max_bytes = serializers.IntegerField(allow_null=True)
     output_format = serializers.ChoiceField(choices=OutputFormat.values)
     webhook_url = serializers.URLField(allow_null=True)
+
+
+class ImageResult(_Serializer):
+    line = serializers.IntegerField()
+    serial_number = serializers.IntegerField()
+    position = serializers.IntegerField(help_text="1-based place of the URL in its product's cell.")
+    url = serializers.URLField()
+    output_url = serializers.URLField()
+    format = serializers.CharField(help_text="jpeg, png, webp, gif or avif")
+    quality = serializers.IntegerField(allow_null=True, help_text="Encoder quality; null for lossless.")
+    score = serializers.FloatField(allow_null=True, help_text="MS-SSIM reached, where searched.")
+    bytes = serializers.IntegerField()
+    warning = serializers.CharField(allow_null=True, help_text="e.g. no output fits max_bytes")
 
 
 class WebhookAttempt(_Serializer):
@@ -115,6 +145,8 @@ Status = inline_serializer(
         "result_file": serializers.URLField(allow_null=True, help_text="The output CSV, once completed."),
         "errors": ImageError(many=True),
         "errors_truncated": serializers.BooleanField(),
+        "images": ImageResult(many=True, help_text="Images done: format, quality and score chosen."),
+        "images_truncated": serializers.BooleanField(),
         "status_url": serializers.URLField(),
         "webhooks": WebhookDelivery(many=True),
     },

@@ -15,6 +15,7 @@ from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.storage import absolute_url
 
 MAX_ERRORS_SHOWN = 1000
+MAX_IMAGES_SHOWN = 1000
 
 
 def visible_requests(user: User | AnonymousUser | None) -> QuerySet[ProcessingRequest]:
@@ -72,8 +73,44 @@ def image_errors(request: ProcessingRequest, limit: int = MAX_ERRORS_SHOWN) -> l
     ]
 
 
+def image_results(request: ProcessingRequest, limit: int = MAX_IMAGES_SHOWN) -> list[dict[str, Any]]:
+    """Images done, in file order: the format, quality and score each got, and any warning."""
+    done = (
+        ProductImage.objects.filter(request=request, status=ImageStatus.DONE)
+        .order_by("product__line", "position")
+        .values(
+            "product__line",
+            "product__serial_number",
+            "position",
+            "input_url",
+            "output_file",
+            "output_format",
+            "output_quality",
+            "output_score",
+            "output_bytes",
+            "warning",
+        )[:limit]
+    )
+    return [
+        {
+            "line": row["product__line"],
+            "serial_number": row["product__serial_number"],
+            "position": row["position"] + 1,
+            "url": row["input_url"],
+            "output_url": absolute_url(row["output_file"], request.base_url),
+            "format": row["output_format"].lower(),
+            "quality": row["output_quality"],
+            "score": None if row["output_score"] is None else round(row["output_score"], 4),
+            "bytes": row["output_bytes"],
+            "warning": row["warning"] or None,
+        }
+        for row in done
+    ]
+
+
 def status_payload(request: ProcessingRequest) -> dict[str, Any]:
     errors = image_errors(request) if request.images_failed else []
+    images = image_results(request) if request.images_done else []
     return {
         "status": request.status,
         "request_id": str(request.request_id),
@@ -85,13 +122,17 @@ def status_payload(request: ProcessingRequest) -> dict[str, Any]:
         "progress": progress(request),
         "options": {
             "scale": request.scale,
-            "quality": request.quality,
+            "quality": "auto" if request.quality_auto else request.quality,
+            "quality_target": request.quality_target,
+            "max_bytes": request.max_bytes,
             "output_format": request.output_format,
             "webhook_url": request.webhook_url or None,
         },
         "result_file": result_url(request),
         "errors": errors,
         "errors_truncated": request.images_failed > len(errors),
+        "images": images,
+        "images_truncated": request.images_done > len(images),
         "status_url": status_url(request),
         "webhooks": webhooks.delivery_log(request) if request.webhook_url else [],
     }

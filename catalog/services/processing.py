@@ -21,6 +21,7 @@ from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.queueing import enqueue
 from catalog.services.rowupdates import update_each
 from catalog.storage import output_image_name, save_bytes
+from sansio import quality as per_image
 from sansio.images import ImageRejected, TransformOptions, transform
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ class ImageOutput:
     output_bytes: int
     input_size: tuple[int, int]
     output_size: tuple[int, int]
+    quality: int | None = None
+    score: float | None = None
+    warning: str = ""
 
 
 @metrics.observe_image
@@ -99,6 +103,9 @@ def produce_output(
         max_pixels=settings.IMAGE_MAX_PIXELS,
         max_frames=settings.IMAGE_MAX_FRAMES,
         background=settings.IMAGE_BACKGROUND,
+        quality_auto=request.quality_auto,
+        quality_target=request.quality_target or per_image.DEFAULT_TARGET,
+        max_bytes=request.max_bytes,
     )
     try:
         with transform_slots:
@@ -116,6 +123,9 @@ def produce_output(
         output_bytes=len(result.data),
         input_size=(result.input_width, result.input_height),
         output_size=(result.width, result.height),
+        quality=result.quality,
+        score=result.score,
+        warning=result.warning,
     )
 
 
@@ -130,6 +140,9 @@ def _output_fields(output: ImageOutput) -> dict[str, Any]:
         "input_height": output.input_size[1],
         "output_width": output.output_size[0],
         "output_height": output.output_size[1],
+        "output_quality": output.quality,
+        "output_score": output.score,
+        "warning": output.warning[:2000],
         "error": "",
     }
 
