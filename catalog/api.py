@@ -67,7 +67,7 @@ class UploadOptionsSerializer(_Serializer):
         text = value.strip().lower()
         if text == "auto" or (text.isdigit() and 1 <= int(text) <= 100):
             return text
-        raise serializers.ValidationError(f"{value[:16]!r} is not a whole number from 1 to 100, nor auto")
+        raise serializers.ValidationError(f"must be a whole number from 1 to 100, or auto (not {value[:16]})")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """quality becomes a number and a flag: "auto" searches per image (from 50 for animations)."""

@@ -171,6 +171,10 @@ class ImageRow:
     input_size: str
     output_size: str
     error: str
+    output_format: str = ""
+    output_quality: int | None = None
+    output_score: float | None = None
+    warning: str = ""
 
     @property
     def saving_percent(self) -> int | None:
@@ -220,6 +224,10 @@ def product_rows(request: ProcessingRequest, page: int) -> tuple[list[ProductRow
                     input_size=_dimensions(image.input_width, image.input_height),
                     output_size=_dimensions(image.output_width, image.output_height),
                     error=image.error,
+                    output_format=image.output_format,
+                    output_quality=image.output_quality,
+                    output_score=image.output_score,
+                    warning=image.warning,
                 )
                 for image in product.images.all()
             ],

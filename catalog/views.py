@@ -20,6 +20,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from catalog import selectors, services
 from catalog.api import UploadOptionsSerializer, accept_csv, error_items
 from catalog.models import OutputFormat
+from sansio import quality as per_image
 
 View = Callable[..., HttpResponse]
 FAILURES_SHOWN = 100  # on a request's page; the status API lists up to selectors.MAX_ERRORS_SHOWN
@@ -51,7 +52,10 @@ def upload(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "nav": "upload",
         "formats": OutputFormat.choices,
-        "values": {"scale": "0.5", "quality": "50", "output_format": "original", "webhook_url": ""},
+        "values": {
+            **{"scale": "0.5", "quality": "50", "output_format": "original", "webhook_url": ""},
+            **{"quality_target": "", "max_bytes": ""},
+        },
         "webhooks_enabled": bool(settings.WEBHOOK_SECRET),
         "max_mb": f"{settings.CSV_MAX_BYTES / (1024 * 1024):g}",
         "errors": [],
@@ -123,6 +127,7 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
         "req": found,
         "status": status,
         "failures_shown": FAILURES_SHOWN,
+        "default_target": per_image.DEFAULT_TARGET,
         "totals": selectors.byte_totals(found),
         "products": products,
         "page": page,

@@ -141,7 +141,10 @@ def _transform_open(im: Image.Image, options: TransformOptions) -> TransformResu
         return _per_image(frame, out_format, options, icc, (input_format, in_w, in_h))
     data = _encode(frame, out_format, options, icc)
     ext, content_type = _EXTENSIONS[out_format]
-    return TransformResult(data, out_format, ext, content_type, *frame.size, input_format, in_w, in_h)
+    used = options.quality if out_format in per_image.LOSSY else None
+    return TransformResult(
+        data, out_format, ext, content_type, *frame.size, input_format, in_w, in_h, quality=used
+    )
 
 
 def _per_image(
@@ -303,4 +306,7 @@ def _animated(
         save["quality"] = options.quality
     frames[0].save(buf, out_format, **save)
     ext, content_type = _EXTENSIONS[out_format]
-    return TransformResult(buf.getvalue(), out_format, ext, content_type, *target, input_format, *im.size)
+    used = options.quality if out_format == "WEBP" else None
+    return TransformResult(
+        buf.getvalue(), out_format, ext, content_type, *target, input_format, *im.size, quality=used
+    )

@@ -49,7 +49,7 @@ def test_bad_options_are_named_and_kept(client: Client) -> None:
     response = post_csv(client, GOOD, quality="0", scale="0.25")
     assert response.status_code == 400
     page = response.content.decode()
-    assert "Quality: Ensure this value is greater than or equal to 1." in page
+    assert "Quality: must be a whole number from 1 to 100, or auto (not 0)" in page
     assert 'value="0.25"' in page, "what the user typed stays in the form"
 
 
@@ -127,3 +127,24 @@ def test_requests_are_paged(client: Client, django_capture_on_commit_callbacks) 
     shown, page, pages = selectors.requests_page(None, 2, per_page=2)
     assert (page, pages) == (2, 2) and shown == newest_first[2:]
     assert "Page 1 of 1" not in client.get("/requests/").content.decode(), "one page: no pager"
+
+
+def test_quality_per_image_is_shown_with_its_warning(
+    client: Client, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        post_csv(client, GOOD, quality="auto", max_bytes="5000", output_format="auto")
+    request = ProcessingRequest.objects.get()
+    ProductImage.objects.filter(request=request).update(
+        status=ImageStatus.DONE,
+        output_file="outputs/x/1-0.webp",
+        output_format="WEBP",
+        output_bytes=6100,
+        output_quality=12,
+        output_score=0.98123,
+        warning="no output fits max_bytes=5000: the smallest is 6100 bytes (WEBP quality 1)",
+    )
+    page = client.get(f"/requests/{request.request_id}/").content.decode()
+    assert "quality auto (target 0.992), at most 5000 bytes an image" in page
+    assert "WEBP q12 · MS-SSIM 0.9812" in page
+    assert "<strong>Warning:</strong> no output fits max_bytes=5000" in page

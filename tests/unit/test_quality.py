@@ -178,7 +178,7 @@ def test_transform_reports_the_quality_and_score_it_chose() -> None:
     assert result.format == "JPEG" and result.quality is not None and 1 <= result.quality <= 100
     assert result.score is not None and result.score >= 0.99 and not result.warning
     fixed = transform(corpus.jpeg((800, 600)), TransformOptions())
-    assert fixed.quality is None and fixed.score is None  # the fixed path is unchanged
+    assert fixed.quality == 50 and fixed.score is None  # the fixed path: no search, no score
 
 
 def test_transform_within_a_budget() -> None:
