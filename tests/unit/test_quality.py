@@ -35,22 +35,13 @@ def encode(im: Image.Image, fmt: str, q: int | None) -> bytes:
     return buf.getvalue()
 
 
-def labelled(size: tuple[int, int]) -> Image.Image:
-    """Small dark text on white: what shows JPEG ringing first."""
-    im = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(im)
-    for y in range(6, size[1] - 12, 16):
-        draw.text((6, y), "Steel 18/8 750 ml SKU 4411-AB dishwasher safe " * 4, fill=(30, 30, 30))
-    return im
-
-
 def whole_score(reference: Image.Image, data: bytes) -> float:
     return quality.score(reference, data)
 
 
 IMAGES = {
     "photo": lambda: corpus.photo((400, 300)),
-    "text": lambda: labelled((400, 300)),
+    "text": lambda: corpus.labelled((400, 300)),
     "large photo": lambda: corpus.photo((1200, 800)),
 }
 
@@ -74,7 +65,7 @@ def test_reaches_the_target_with_the_lowest_quality_it_tried(name: str, fmt: str
 
 
 def test_a_higher_target_never_gives_fewer_bytes() -> None:
-    image = labelled((400, 300))
+    image = corpus.labelled((400, 300))
     sizes = [
         len(quality.choose(image, ["JPEG"], quality.Goal(target=t), CountingEncoder()).data)
         for t in (0.95, 0.99, 0.998)
@@ -116,7 +107,7 @@ def test_fits_the_budget_with_the_highest_quality_it_found() -> None:
 
 
 def test_budget_and_target_together_take_the_smaller() -> None:
-    image = labelled((400, 300))
+    image = corpus.labelled((400, 300))
     free = quality.choose(image, ["JPEG"], quality.Goal(target=0.995), CountingEncoder())
     budget = len(free.data) // 2
     encoder = CountingEncoder()
@@ -168,7 +159,9 @@ def test_transparency_is_kept_and_judged_as_seen() -> None:
     with Image.open(io.BytesIO(result.data)) as out:
         assert "A" in out.convert("RGBA").getbands()
         alpha = out.convert("RGBA").getchannel("A")
-        assert alpha.getextrema() == (0, 255) and alpha.getpixel((0, 0)) == 0
+        counts = alpha.histogram()  # lossy alpha (AVIF) may move a level or two
+        assert sum(counts[:8]) > 0 and sum(counts[248:]) > 0
+        assert alpha.getpixel((0, 0)) in range(8)
     assert result.score is not None and result.score >= quality.DEFAULT_TARGET
 
 
