@@ -1,12 +1,12 @@
-"""`python -m bench [images|pipeline] [options]`: with no name, runs both (what `make bench` does)."""
+"""`python -m bench [images|pipeline|quality] [options]`: with no name, runs both (what `make bench` does)."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import images, pipeline
+from bench import images, pipeline, quality
 
-BENCHES = {"images": images.main, "pipeline": pipeline.main}
+BENCHES = {"images": images.main, "pipeline": pipeline.main, "quality": quality.main}
 
 
 def main() -> None:

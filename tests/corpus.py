@@ -6,7 +6,7 @@ import io
 import struct
 import zlib
 
-from PIL import Image, ImageCms, ImageDraw
+from PIL import Image, ImageCms, ImageDraw, ImageFilter
 
 
 def photo(size: tuple[int, int] = (64, 48), mode: str = "RGB") -> Image.Image:
@@ -18,6 +18,13 @@ def photo(size: tuple[int, int] = (64, 48), mode: str = "RGB") -> Image.Image:
     if mode == "RGBA":
         return Image.merge("RGBA", (*rgb.split(), down))
     return rgb.convert(mode)
+
+
+def textured(size: tuple[int, int] = (64, 48)) -> Image.Image:
+    """Grain a few pixels wide over a gradient, as in fabric or wood (not pixel-wide noise)."""
+    grain = Image.effect_noise(size, 60).convert("L").filter(ImageFilter.GaussianBlur(1.5))
+    ramp = Image.linear_gradient("L").resize(size)
+    return Image.merge("RGB", (grain, ramp, grain.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
 
 
 def labelled(size: tuple[int, int]) -> Image.Image:

@@ -49,7 +49,7 @@ def test_quality_auto_reaches_the_target_per_image(embedded_stack: Stack, image_
     images = {
         "text.png": corpus.encode(corpus.labelled((800, 600)), "PNG"),
         "smooth.png": corpus.encode(smooth((800, 600)), "PNG"),
-        "photo.jpg": corpus.jpeg((900, 600)),
+        "texture.jpg": corpus.encode(corpus.textured((900, 600)), "JPEG", quality=95),
     }
     status = upload(
         embedded_stack, image_server, images, quality="auto", quality_target="0.99", output_format="jpeg"
@@ -88,7 +88,7 @@ def test_max_bytes_fits_or_warns(embedded_stack: Stack, image_server: ImageServe
 def test_output_format_auto_keeps_transparency(embedded_stack: Stack, image_server: ImageServer) -> None:
     images = {
         "alpha.png": corpus.png_rgba((600, 400)),
-        "photo.jpg": corpus.jpeg((900, 600)),
+        "texture.jpg": corpus.encode(corpus.textured((900, 600)), "JPEG", quality=95),
         "flat.png": corpus.encode(Image.new("RGB", (400, 300), (200, 30, 30)), "PNG"),
     }
     status = upload(embedded_stack, image_server, images, output_format="auto")
