@@ -19,7 +19,8 @@ Pure (no Django, no network): given the resized image, it calls the encoder thro
   more encodes of the image, aiming along log(bytes); where none fits, the smallest output and a
   warning.
 - **Formats**: each candidate is searched at the same target and the smallest output that reaches
-  it (and fits) wins; lossless ones (PNG, lossless WebP) are tried where the image has few colours
+  it (and fits) wins, ranked by the mosaic's bytes where there is one, so that only the winner
+  encodes the whole image; lossless ones (PNG, lossless WebP) are tried where the image has few colours
   or where no lossy format reached the target.
 """
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import blazediff_ssim  # type: ignore[import-untyped]  # ships no type hints
 from PIL import Image, ImageFilter
@@ -53,6 +54,8 @@ TARGET_ENCODES = 3  # encodes of the searched image (or its mosaic) to land on t
 BUDGET_ENCODES = 3  # further encodes of the image to fit max_bytes
 # Where a search starts: the quality that met the default target on most of the bench's images.
 START = {"JPEG": 60, "WEBP": 70, "AVIF": 55}
+# A score this little over the target is within about one quality step of it: stop there.
+CLOSE_ENOUGH = 0.0006
 SLOPE = -0.035  # d ln(1 - score) / d quality, the median seen over the bench's images
 BYTES_SLOPE = 0.02  # d ln(bytes) / d quality, the same
 MS_SSIM_MIN_SIDE = 176
@@ -78,7 +81,7 @@ class Choice:
     score: float | None  # None: not measured (a fixed quality)
     reached: bool  # the target was reached (always True without a target)
     warning: str = ""
-    encodes: int = 0  # calls through the seam, for this format's choice
+    encodes: int = 0  # calls through the seam, for every format tried
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,8 @@ def _next_quality(trials: list[_Trial], target: float) -> int | None:
     lo = max(misses, key=lambda t: t.quality) if misses else None
     if hi is not None and (hi.quality == Q_MIN or (lo is not None and hi.quality - lo.quality <= 1)):
         return None
+    if hi is not None and hi.score - target <= CLOSE_ENOUGH:
+        return None  # one quality step lower would miss it: no third encode for a step
     if lo is not None and lo.quality >= Q_CEILING:
         return None
     goal = math.log(1 - target)
@@ -254,36 +259,47 @@ def _fit(
     return smallest, sizes[smallest], False
 
 
-def _choose_lossy(
-    image: Image.Image, subject: _Subject | None, fmt: str, goal: Goal, encode: Encode
-) -> Choice:
-    counter = _Counter(encode)
-    score: float | None = None
-    reached = True
-    data: bytes | None = None
+@dataclass(frozen=True)
+class _Found:
+    """A format's search result, before the image itself is encoded (unless it was the subject)."""
+
+    format: str
+    quality: int
+    score: float | None
+    reached: bool
+    data: bytes | None  # the image's own encoding, where the search ran on the image
+    searched_size: int  # bytes of the searched subject at that quality (0 for a fixed quality)
+
+
+def _find(subject: _Subject | None, fmt: str, goal: Goal, encode: Encode) -> _Found:
     if goal.target is None or subject is None:
-        quality = goal.quality
-    else:
-        trials = _search(subject, fmt, goal.target, counter)
-        meets = [t for t in trials if t.score >= goal.target]
-        chosen = min(meets, key=lambda t: t.quality) if meets else max(trials, key=lambda t: t.score)
-        quality, score = chosen.quality, chosen.score
-        reached = bool(meets) or quality >= Q_CEILING  # the ceiling counts as no visible loss
-        data = chosen.data if subject.is_whole else None
-    if data is None:
-        data = counter(image, fmt, quality)
+        return _Found(fmt, goal.quality, None, True, None, 0)
+    trials = _search(subject, fmt, goal.target, encode)
+    meets = [t for t in trials if t.score >= goal.target]
+    chosen = min(meets, key=lambda t: t.quality) if meets else max(trials, key=lambda t: t.score)
+    reached = bool(meets) or chosen.quality >= Q_CEILING  # the ceiling counts as no visible loss
+    data = chosen.data if subject.is_whole else None
+    return _Found(fmt, chosen.quality, chosen.score, reached, data, chosen.size)
+
+
+def _finish(
+    image: Image.Image, subject: _Subject | None, found: _Found, goal: Goal, encode: Encode
+) -> Choice:
+    """Encode the image at the quality found, then fit it to the budget if it is over."""
+    fmt, quality, score, reached = found.format, found.quality, found.score, found.reached
+    data = found.data if found.data is not None else encode(image, fmt, quality)
     warning = ""
     if goal.max_bytes is not None and len(data) > goal.max_bytes:
-        fitted, data, fits = _fit(image, fmt, _Trial(quality, len(data), 0.0, data), goal.max_bytes, counter)
+        fitted, data, fits = _fit(image, fmt, _Trial(quality, len(data), 0.0, data), goal.max_bytes, encode)
         if fitted != quality and goal.target is not None and subject is not None:
-            score = subject.score(data if subject.is_whole else counter(subject.image, fmt, fitted))
+            score = subject.score(data if subject.is_whole else encode(subject.image, fmt, fitted))
             reached = score >= goal.target or fitted >= Q_CEILING
         quality = fitted
         if not fits:
             warning = _over_budget(goal.max_bytes, len(data), f"{fmt} quality {quality}")
     if not reached and not warning and score is not None:
         warning = f"the target {goal.target} was not reached: {score:.4f} at {fmt} quality {quality}"
-    return Choice(data, fmt, quality, score, reached, warning, counter.calls)
+    return Choice(data, fmt, quality, score, reached, warning)
 
 
 def _choose_lossless(image: Image.Image, fmt: str, goal: Goal, encode: Encode) -> Choice:
@@ -291,7 +307,7 @@ def _choose_lossless(image: Image.Image, fmt: str, goal: Goal, encode: Encode) -
     warning = ""
     if goal.max_bytes is not None and len(data) > goal.max_bytes:
         warning = _over_budget(goal.max_bytes, len(data), f"lossless {fmt}")
-    return Choice(data, fmt, None, None if goal.target is None else 1.0, True, warning, 1)
+    return Choice(data, fmt, None, None if goal.target is None else 1.0, True, warning)
 
 
 def _over_budget(max_bytes: int, size: int, what: str) -> str:
@@ -313,20 +329,21 @@ def choose(
     often smaller there) or where no lossy format reached the target.
     """
     subject = subject_of(image, background) if goal.target is not None else None
-    choices: list[Choice] = []
-    for fmt in formats:
-        if fmt not in LOSSY:
-            choices.append(_choose_lossless(image, fmt, goal, encode))
-            continue
+    counter = _Counter(encode)
+    found: list[_Found] = []
+    for fmt in (f for f in formats if f in LOSSY):
         try:
-            choices.append(_choose_lossy(image, subject, fmt, goal, encode))
+            found.append(_find(subject, fmt, goal, counter))
         except (OSError, ValueError):  # an encoder that cannot take this image's mode: skip it
             if len(formats) == 1:
                 raise
-    calls = sum(c.encodes for c in choices)
+    if len(found) > 1 and subject is not None and not subject.is_whole:
+        # Searched on the mosaic: its bytes rank the formats, and only the winner encodes the image.
+        found = [min(found, key=lambda f: (not f.reached, f.searched_size))]
+    choices = [_finish(image, subject, f, goal, counter) for f in found]
+    choices += [_choose_lossless(image, fmt, goal, counter) for fmt in formats if fmt not in LOSSY]
     few_colours = lossless and image.getcolors(maxcolors=256) is not None
     if lossless and (few_colours or not any(c.reached for c in choices)):
-        choices += [_choose_lossless(image, fmt, goal, encode) for fmt in lossless]
-        calls += len(lossless)
+        choices += [_choose_lossless(image, fmt, goal, counter) for fmt in lossless]
     best = min(choices, key=lambda c: (not c.reached, bool(c.warning), len(c.data)))
-    return Choice(best.data, best.format, best.quality, best.score, best.reached, best.warning, calls)
+    return replace(best, encodes=counter.calls)
