@@ -145,29 +145,46 @@ def main(argv: list[str] | None = None) -> None:
             f"{size_fixed / 1024:7.0f} {len(chosen.data) / 1024:7.0f}"
         )
     print(f"{'the mix':10} {'':10} {'':8} {spent_fixed / spent_auto:10.2f}   (time for one of each)")
+    photo = shared_dir() / "realworld" / "exiforient-Landscape_1.jpg"
+    if photo.is_file():  # a camera photo, 1800x1200: not part of the mix, for comparison
+        data = photo.read_bytes()
+        fixed, auto = rates(data, args.seconds)
+        chosen = transform(data, AUTO)
+        print(
+            f"{'photo 2 MP':10} {fixed:10.1f} {auto:8.1f} {auto / fixed:10.2f} {chosen.quality:>8}  (not in the mix)"
+        )
 
     images = varied()
     print(f"\nbytes on {len(images)} varied images at output size, JPEG, target {quality.DEFAULT_TARGET}")
-    print(f"{'image':28} {'q auto':>6} {'score':>7} {'KB auto':>8} {'score q50':>9} {'KB q50':>7}")
-    totals = {"auto": 0, "q50": 0}
+    print(
+        f"{'image':28} {'q auto':>6} {'score':>7} {'KB auto':>8} {'score q50':>9} {'KB q50':>7} "
+        f"{'format=auto':>16}"
+    )
+    totals = {"auto": 0, "q50": 0, "format": 0}
     worst = 1.0
     for name, image in images.items():
         chosen = transform(
             corpus.encode(image, "PNG"), TransformOptions(scale=1.0, quality_auto=True, output_format="jpeg")
         )
         at50 = jpeg(image, 50)
+        best_format = transform(
+            corpus.encode(image, "PNG"), TransformOptions(scale=1.0, output_format="auto")
+        )
+        totals["format"] += len(best_format.data)
         score, score50 = quality.score(image, chosen.data), quality.score(image, at50)
         worst = min(worst, score)
         totals["auto"] += len(chosen.data)
         totals["q50"] += len(at50)
         print(
             f"{name:28} {chosen.quality:>6} {score:7.4f} {len(chosen.data) / 1024:8.1f} "
-            f"{score50:9.4f} {len(at50) / 1024:7.1f}"
+            f"{score50:9.4f} {len(at50) / 1024:7.1f} "
+            f"{best_format.format:>5} q{best_format.quality or '-':<3} {len(best_format.data) / 1024:6.1f}"
         )
     best = lowest_fixed(images, worst)
     at_best = sum(len(jpeg(im, best)) for im in images.values())
     worst50 = min(quality.score(im, jpeg(im, 50)) for im in images.values())
     print(f"total: auto {totals['auto'] / 1024:.0f} KB (worst score {worst:.4f})")
+    print(f"       output_format=auto {totals['format'] / 1024:.0f} KB (at the same target)")
     print(f"       fixed q50 {totals['q50'] / 1024:.0f} KB (worst score {worst50:.4f})")
     print(
         f"       best single fixed quality reaching auto's worst score everywhere: q{best}, "
