@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         data = photo.read_bytes()
         fixed, auto = rates(data, args.seconds)
         chosen = transform(data, AUTO)
+        ratio = auto / fixed
         print(
-            f"{'photo 2 MP':10} {fixed:10.1f} {auto:8.1f} {auto / fixed:10.2f} {chosen.quality:>8}  (not in the mix)"
+            f"{'photo 2 MP':10} {fixed:10.1f} {auto:8.1f} {ratio:10.2f} {chosen.quality:>8}  (not in the mix)"
         )
 
     images = varied()
