@@ -166,7 +166,7 @@ def subject_of(image: Image.Image, background: tuple[int, ...]) -> _Subject:
         return _Subject(image, background, is_whole=True)
     cols, rows = w // TILE, h // TILE
     # Detail per tile: mean edge strength, from a copy where each tile is a handful of pixels.
-    small = image.convert("L").resize((cols * 8, rows * 8), Image.Resampling.BOX)
+    small = image.resize((cols * 8, rows * 8), Image.Resampling.BOX).convert("L")
     detail = small.filter(ImageFilter.FIND_EDGES).resize((cols, rows), Image.Resampling.BOX)
     values = detail.tobytes()
     ranked = sorted(range(cols * rows), key=lambda i: values[i], reverse=True)
