@@ -3,10 +3,11 @@
 Pure (no Django, no network): given the resized image, it calls the encoder through a seam
 (``Encode``) and scores each output against that image, never the original.
 
-- **Metric**: MS-SSIM (``blazediff-ssim``, Rust) of the output against the resized image, both as
-  a viewer sees them (transparency over the background); plain SSIM where the short edge is under
-  176 px, too small for MS-SSIM's five scales. SSIMULACRA 2 ranks artefacts better but its Python
-  implementation takes 250-950 ms on a 0.25 MP image, against 2-7 ms here (README, "Quality per
+- **Metric**: MS-SSIM pooled by mean absolute deviation (``blazediff-ssim``'s perceptual-ssim,
+  Rust) of the output against the resized image, both as a viewer sees them (transparency over
+  the background); an image whose short edge is under 176 px, too small for its five scales, is
+  enlarged by pixel repetition first. SSIMULACRA 2 ranks artefacts better but its Python
+  implementation takes 250-950 ms on a 0.25 MP image, against 3-7 ms here (README, "Quality per
   image").
 - **Proxy**: an image over ``PROXY_PIXELS`` is scored on a mosaic of tiles cut from it at
   16-pixel boundaries (JPEG's blocks, so a tile encodes as it does inside the image), chosen down
@@ -14,7 +15,8 @@ Pure (no Django, no network): given the resized image, it calls the encoder thro
   image: a 1.5 MP image costs a 0.08 MP search, then one encode at the quality found.
 - **Search**: from a starting quality per format, at most ``TARGET_ENCODES`` encodes: the second
   aims at the target along a line in log(1 - score) fitted to what was seen (a prior slope after
-  one), the third interpolates inside the bracket. The lowest quality that reached the target wins.
+  one), the third interpolates inside the bracket (none when the second lands just over the
+  target). The lowest quality that reached the target wins; the search never goes above Q_CEILING.
 - **Budget** (``max_bytes``): the highest quality whose output fits, at most ``BUDGET_ENCODES``
   more encodes of the image, aiming along log(bytes); where none fits, the smallest output and a
   warning.
@@ -38,26 +40,30 @@ from PIL import Image, ImageFilter
 Encode = Callable[[Image.Image, str, int | None], bytes]
 
 METRIC = "MS-SSIM (MAD pooling)"
-# "No visible loss at this size": 0.99 MS-SSIM against the resized image. Measured with SSIMULACRA 2
-# on photos, text on white and smooth gradients (README), it lands every kind at 65-70 or better
-# ("high quality": no artefact seen at 1:1 in normal viewing).
+# "No visible loss at this size". Measured with SSIMULACRA 2 (README), 0.992 lands photos and text on
+# white at 72-81 ("high quality": no artefact seen at 1:1 in normal viewing); smooth gradients and
+# flat product shots lower, at 53-62 (faint blocks), a weakness of every SSIM.
 DEFAULT_TARGET = 0.992
 TARGET_MIN, TARGET_MAX = 0.5, 0.9999
 LOSSY = ("JPEG", "WEBP", "AVIF")
 LOSSLESS = ("PNG", "WEBP")
 Q_MIN, Q_MAX = 1, 100
 # The search never goes above this: past 90, people tell no difference at the output's size (the
-# photos measured at 90 score 85-90 in SSIMULACRA 2, "visually lossless"), but bytes still double,
+# photos measured score about 85 in SSIMULACRA 2 there, near "visually lossless"), bytes still grow,
 # and noise-like texture, which SSIM scores as if every grain mattered, would take 100 every time.
 Q_CEILING = 90
 TARGET_ENCODES = 3  # encodes of the searched image (or its mosaic) to land on the target
 BUDGET_ENCODES = 3  # further encodes of the image to fit max_bytes
-# Where a search starts: the quality that met the default target on most of the bench's images.
+# Where a search starts: the middle of the JPEG qualities the default target needed on the measured
+# images (32-84). The image's edge detail did not predict it (text needs less than grainy texture).
 START = {"JPEG": 60, "WEBP": 70, "AVIF": 55}
 # A score this little over the target is within about one quality step of it: stop there.
 CLOSE_ENOUGH = 0.0006
-SLOPE = -0.035  # d ln(1 - score) / d quality, the median seen over the bench's images
-BYTES_SLOPE = 0.02  # d ln(bytes) / d quality, the same
+# d ln(1 - score) / d quality, for the second encode's aim. Its median between 45 and 75 over 8 kinds
+# of image is -0.026, but the curve is steeper near the target: -0.035 landed closer (the mosaic's
+# choice within 2 of the whole image's on 7 of 8 images at 1500x1000; -0.026: 4 of 8).
+SLOPE = -0.035
+BYTES_SLOPE = 0.016  # d ln(bytes) / d quality between 45 and 75, the median over the same images
 MS_SSIM_MIN_SIDE = 176
 PROXY_PIXELS = 160_000  # twice the mosaic: under it, the image itself is searched
 TILE = 96  # a multiple of 16, JPEG's largest block (4:2:0 chroma)
