@@ -122,8 +122,14 @@ def _transform_open(im: Image.Image, options: TransformOptions) -> TransformResu
     out_format = _output_format(im, input_format, options.output_format)
     animated = frames > 1 and out_format in ("GIF", "WEBP") and input_format in ("GIF", "WEBP")
     try:
-        if animated:
-            return _animated(im, input_format, out_format, options)
+        if animated:  # encoded once at ``quality``: no search, but a budget it misses is said
+            result = _animated(im, input_format, out_format, options)
+            if options.max_bytes is not None and len(result.data) > options.max_bytes:
+                what = f"an animation, {out_format} quality {options.quality}"
+                return replace(
+                    result, warning=per_image.over_budget(options.max_bytes, len(result.data), what)
+                )
+            return result
         orientation = im.getexif().get(0x0112, 1)
         target = _target_size(im.size, orientation, options.scale)
         stored = target if orientation not in (5, 6, 7, 8) else (target[1], target[0])

@@ -302,7 +302,7 @@ def _finish(
             reached = score >= goal.target or fitted >= Q_CEILING
         quality = fitted
         if not fits:
-            warning = _over_budget(goal.max_bytes, len(data), f"{fmt} quality {quality}")
+            warning = over_budget(goal.max_bytes, len(data), f"{fmt} quality {quality}")
     if not reached and not warning and score is not None:
         warning = f"the target {goal.target} was not reached: {score:.4f} at {fmt} quality {quality}"
     return Choice(data, fmt, quality, score, reached, warning)
@@ -312,11 +312,11 @@ def _choose_lossless(image: Image.Image, fmt: str, goal: Goal, encode: Encode) -
     data = encode(image, fmt, None)
     warning = ""
     if goal.max_bytes is not None and len(data) > goal.max_bytes:
-        warning = _over_budget(goal.max_bytes, len(data), f"lossless {fmt}")
+        warning = over_budget(goal.max_bytes, len(data), f"lossless {fmt}")
     return Choice(data, fmt, None, None if goal.target is None else 1.0, True, warning)
 
 
-def _over_budget(max_bytes: int, size: int, what: str) -> str:
+def over_budget(max_bytes: int, size: int, what: str) -> str:
     return f"no output fits max_bytes={max_bytes}: the smallest is {size} bytes ({what})"
 
 

@@ -183,3 +183,11 @@ def test_small_images_are_scored_too() -> None:
     tiny = corpus.textured((40, 30))
     choice = quality.choose(tiny, ["JPEG"], quality.Goal(target=0.98), CountingEncoder())
     assert choice.score is not None and choice.score >= 0.98
+
+
+def test_an_animation_over_the_budget_is_kept_with_a_warning() -> None:
+    result = transform(
+        corpus.gif_animated((120, 80), 3), TransformOptions(output_format="webp", max_bytes=10)
+    )
+    assert result.format == "WEBP" and len(result.data) > 10
+    assert result.warning.startswith("no output fits max_bytes=10") and "an animation" in result.warning
