@@ -1,12 +1,12 @@
-"""`python -m bench [images|pipeline|quality] [options]`: with no name, runs both (what `make bench` does)."""
+"""`python -m bench [images|pipeline|quality|metrics] [options]`; with no name, all (`make bench`)."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import images, pipeline, quality
+from bench import images, metrics, pipeline, quality
 
-BENCHES = {"images": images.main, "pipeline": pipeline.main, "quality": quality.main}
+BENCHES = {"images": images.main, "pipeline": pipeline.main, "quality": quality.main, "metrics": metrics.main}
 
 
 def main() -> None:
