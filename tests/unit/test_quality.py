@@ -191,3 +191,21 @@ def test_an_animation_over_the_budget_is_kept_with_a_warning() -> None:
     )
     assert result.format == "WEBP" and len(result.data) > 10
     assert result.warning.startswith("no output fits max_bytes=10") and "an animation" in result.warning
+
+
+@pytest.mark.parametrize("size", [(300, 200), (1200, 800)])
+def test_auto_format_with_a_budget_stays_within_the_bound(size: tuple[int, int]) -> None:
+    image = corpus.textured(size)
+    encoder = CountingEncoder()
+    budget = len(encode(image, "JPEG", 30))
+    goal = quality.Goal(target=0.992, max_bytes=budget)
+    choice = quality.choose(image, ["JPEG", "WEBP"], goal, encoder, lossless=quality.LOSSLESS)
+    whole = size[0] * size[1] <= quality.PROXY_PIXELS
+    # Searched on the image itself, each format's search gave its output and each is fitted; on the
+    # mosaic, only the winner encodes the image (once) and is fitted. A fit may rescore once.
+    finished = 2 if whole else 1
+    bound = 2 * quality.TARGET_ENCODES + (0 if whole else 1)
+    bound += finished * (quality.BUDGET_ENCODES + 1) + len(quality.LOSSLESS)
+    assert len(encoder.calls) <= bound
+    assert choice.encodes == len(encoder.calls)
+    assert len(choice.data) <= budget or choice.warning
