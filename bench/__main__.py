@@ -1,12 +1,18 @@
-"""`python -m bench [images|pipeline|reruns] [options]`: with no name, runs both (what `make bench` does)."""
+"""`python -m bench [images|pipeline|reruns|quality|metrics] [options]`; with no name, all (`make bench`)."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import images, pipeline, reruns
+from bench import images, metrics, pipeline, quality, reruns
 
-BENCHES = {"images": images.main, "pipeline": pipeline.main, "reruns": reruns.main}
+BENCHES = {
+    "images": images.main,
+    "pipeline": pipeline.main,
+    "reruns": reruns.main,
+    "quality": quality.main,
+    "metrics": metrics.main,
+}
 
 
 def main() -> None:

@@ -89,22 +89,26 @@ def measure(name: str, data: bytes, processes: int, seconds: float) -> tuple[flo
     return repeat * len(jobs) / elapsed, size
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench images")
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
-    args, _ = parser.parse_known_args(argv)
-    cores = os.cpu_count() or 1
-    inputs = {
+def inputs() -> dict[str, bytes]:
+    """The bench's mix (also what bench/quality.py times quality=auto on)."""
+    return {
         "6 MP JPEG": corpus.encode(corpus.photo((3000, 2000)), "JPEG", quality=90),
         "1 MP JPEG": corpus.encode(corpus.photo((1200, 800)), "JPEG", quality=90),
         "RGBA PNG": corpus.png_rgba((1200, 800)),
         "WebP": corpus.webp((1200, 800)),
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench images")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    args, _ = parser.parse_known_args(argv)
+    cores = os.cpu_count() or 1
     print(f"transform benchmark, {cores} cores; images/s (higher is better), output KB")
     columns = ["ours", "plain", "naive"]
     header = f"{'input':10} {'cores':>5} " + " ".join(f"{c:>8}" for c in columns)
     print(header + f" {'ours/plain':>10} {'ours/naive':>10} " + " ".join(f"{'KB ' + c:>8}" for c in columns))
-    for label, data in inputs.items():
+    for label, data in inputs().items():
         for processes in sorted({1, cores}):
             rates = {name: measure(name, data, processes, args.seconds) for name in LOOPS}
             r = {name: rate for name, (rate, _) in rates.items()}

@@ -25,6 +25,7 @@ from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import OutputFormat, ProcessingRequest
 from catalog.services import idempotency, lifecycle
+from sansio import quality as per_image
 from sansio.csvfile import CsvProblem, neutralise_formula
 from sansio.sizes import human_size
 
@@ -54,11 +55,45 @@ else:
     _Serializer = serializers.Serializer  # DRF's classes are not subscriptable at run time
 
 
+_TARGET_RANGE = f"must be from {per_image.TARGET_MIN} to {per_image.TARGET_MAX} ({per_image.METRIC})"
+
+
 class UploadOptionsSerializer(_Serializer):
     scale = serializers.FloatField(default=0.5)
-    quality = serializers.IntegerField(default=50, min_value=1, max_value=100)
+    quality = serializers.CharField(default="50", max_length=16)
+    quality_target = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=per_image.TARGET_MIN,
+        max_value=per_image.TARGET_MAX,
+        error_messages=dict.fromkeys(("min_value", "max_value"), _TARGET_RANGE),
+    )
+    max_bytes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=2**31 - 1,
+        error_messages={"min_value": "must be a positive number of bytes"},
+    )
     output_format = serializers.ChoiceField(choices=OutputFormat.values, default=OutputFormat.ORIGINAL)
     webhook_url = serializers.URLField(default="", allow_blank=True, max_length=2048)
+
+    def validate_quality(self, value: str) -> str:
+        text = value.strip().lower()
+        if text == "auto" or (text.isdigit() and 1 <= int(text) <= 100):
+            return text
+        raise serializers.ValidationError(f"must be a whole number from 1 to 100, or auto (not {value[:16]})")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """quality becomes a number and a flag: "auto" searches per image (from 50 for animations)."""
+        auto = attrs.get("quality", "50") == "auto"
+        searched = auto or attrs.get("output_format") == OutputFormat.AUTO
+        if attrs.get("quality_target") is not None and not searched:
+            message = "applies only with quality=auto or output_format=auto"
+            raise serializers.ValidationError({"quality_target": [message]})
+        return {**attrs, "quality": 50 if auto else int(attrs.get("quality", "50")), "quality_auto": auto}
 
     def validate_scale(self, value: float) -> float:
         if not 0 < value <= 1:

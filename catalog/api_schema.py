@@ -37,12 +37,23 @@ class OptionalUrl(serializers.URLField):
 class UploadForm(_Serializer):
     file = CsvFile(help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8).")
     scale = serializers.FloatField(required=False, default=0.5, help_text="0 < scale <= 1")
-    quality = serializers.IntegerField(required=False, default=50, min_value=1, max_value=100)
+    quality = serializers.CharField(
+        required=False,
+        default="50",
+        help_text="1-100, or auto: per image, the lowest reaching quality_target",
+    )
+    quality_target = serializers.FloatField(
+        required=False, help_text="MS-SSIM (MAD pooling) target of quality=auto, 0.5-0.9999; default 0.992"
+    )
+    max_bytes = serializers.IntegerField(
+        required=False, min_value=1, help_text="Byte budget per output image: the highest quality that fits"
+    )
     output_format = serializers.ChoiceField(
         choices=OutputFormat.values,
         required=False,
         default="original",
-        help_text='original: the same as the input (the pages say "Same as the input"), or a format.',
+        help_text='original: the same as the input (the pages say "Same as the input"); auto: the smallest '
+        "of JPEG, WebP, AVIF (PNG, lossless WebP) at the target; or a format.",
     )
     webhook_url = OptionalUrl(
         required=False, help_text="Optional: POSTed a signed JSON body on completion. Leave empty for none."
@@ -109,9 +120,24 @@ class ImageError(_Serializer):
 
 class Options(_Serializer):
     scale = serializers.FloatField()
-    quality = serializers.IntegerField()
+    quality = serializers.CharField(help_text="A number 1-100, or auto")
+    quality_target = serializers.FloatField(allow_null=True)
+    max_bytes = serializers.IntegerField(allow_null=True)
     output_format = serializers.ChoiceField(choices=OutputFormat.values)
     webhook_url = serializers.URLField(allow_null=True)
+
+
+class ImageResult(_Serializer):
+    line = serializers.IntegerField()
+    serial_number = serializers.IntegerField()
+    position = serializers.IntegerField(help_text="1-based place of the URL in its product's cell.")
+    url = serializers.URLField()
+    output_url = serializers.URLField()
+    format = serializers.CharField(help_text="jpeg, png, webp, gif or avif")
+    quality = serializers.IntegerField(allow_null=True, help_text="Encoder quality; null for lossless.")
+    score = serializers.FloatField(allow_null=True, help_text="MS-SSIM reached, where searched.")
+    bytes = serializers.IntegerField()
+    warning = serializers.CharField(allow_null=True, help_text="e.g. no output fits max_bytes")
 
 
 class WebhookAttempt(_Serializer):
@@ -149,6 +175,8 @@ Status = inline_serializer(
         ),
         "errors": ImageError(many=True),
         "errors_truncated": serializers.BooleanField(),
+        "images": ImageResult(many=True, help_text="Images done: format, quality and score chosen."),
+        "images_truncated": serializers.BooleanField(),
         "status_url": serializers.URLField(),
         "webhooks": WebhookDelivery(many=True),
     },

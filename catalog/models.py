@@ -24,6 +24,7 @@ class OutputFormat(models.TextChoices):
     PNG = "png"
     WEBP = "webp"
     AVIF = "avif"
+    AUTO = "auto", "Smallest (auto)"
 
 
 class ImageStatus(models.TextChoices):
@@ -53,6 +54,11 @@ class ProcessingRequest(models.Model):
     output_format = models.CharField(
         max_length=16, choices=OutputFormat.choices, default=OutputFormat.ORIGINAL
     )
+    quality_auto = models.BooleanField(
+        default=False, help_text="quality=auto: each image at the lowest quality reaching quality_target."
+    )
+    quality_target = models.FloatField(null=True, blank=True, help_text="Null: the default target.")
+    max_bytes = models.PositiveIntegerField(null=True, blank=True, help_text="Byte budget per output image.")
     webhook_url = models.URLField(max_length=2048, blank=True)
     base_url = models.CharField(max_length=512, help_text="Scheme and host that absolute URLs start with.")
     input_columns = models.JSONField(
@@ -156,6 +162,11 @@ class ProductImage(models.Model):
 
     output_file = models.CharField(max_length=512, blank=True, help_text="Storage name of the output image.")
     output_format = models.CharField(max_length=16, blank=True)
+    output_quality = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Encoder quality used; null for lossless outputs."
+    )
+    output_score = models.FloatField(null=True, blank=True, help_text="Score reached, where searched.")
+    warning = models.TextField(blank=True, help_text="Done, but not as asked (e.g. over max_bytes).")
     error = models.TextField(blank=True)
     error_code = models.CharField(
         max_length=32, blank=True, db_default="", help_text="Why it failed: a code of sansio/reasons.py."

@@ -17,6 +17,7 @@ from catalog.storage import absolute_url, preview_image_name
 from sansio.csvfile import kept_column_names
 
 MAX_ERRORS_SHOWN = 1000
+MAX_IMAGES_SHOWN = 1000
 
 
 def visible_requests(user: User | AnonymousUser | None) -> QuerySet[ProcessingRequest]:
@@ -109,8 +110,44 @@ def failure_rows(request: ProcessingRequest, chunk: int = 2000) -> Iterator[list
             yield [str(line), serial, str(position + 1), url, *(str(v) for v in rest)]
 
 
+def image_results(request: ProcessingRequest, limit: int = MAX_IMAGES_SHOWN) -> list[dict[str, Any]]:
+    """Images done, in file order: the format, quality and score each got, and any warning."""
+    done = (
+        ProductImage.objects.filter(request=request, status=ImageStatus.DONE)
+        .order_by("product__line", "position")
+        .values(
+            "product__line",
+            "product__serial_number",
+            "position",
+            "input_url",
+            "output_file",
+            "output_format",
+            "output_quality",
+            "output_score",
+            "output_bytes",
+            "warning",
+        )[:limit]
+    )
+    return [
+        {
+            "line": row["product__line"],
+            "serial_number": row["product__serial_number"],
+            "position": row["position"] + 1,
+            "url": row["input_url"],
+            "output_url": absolute_url(row["output_file"], request.base_url),
+            "format": row["output_format"].lower(),
+            "quality": row["output_quality"],
+            "score": None if row["output_score"] is None else round(row["output_score"], 4),
+            "bytes": row["output_bytes"],
+            "warning": row["warning"] or None,
+        }
+        for row in done
+    ]
+
+
 def status_payload(request: ProcessingRequest) -> dict[str, Any]:
     errors = image_errors(request) if request.images_failed else []
+    images = image_results(request) if request.images_done else []
     return {
         "status": request.status,
         "request_id": str(request.request_id),
@@ -122,7 +159,9 @@ def status_payload(request: ProcessingRequest) -> dict[str, Any]:
         "progress": progress(request),
         "options": {
             "scale": request.scale,
-            "quality": request.quality,
+            "quality": "auto" if request.quality_auto else request.quality,
+            "quality_target": request.quality_target,
+            "max_bytes": request.max_bytes,
             "output_format": request.output_format,
             "webhook_url": request.webhook_url or None,
         },
@@ -130,6 +169,8 @@ def status_payload(request: ProcessingRequest) -> dict[str, Any]:
         "failures_file": failures_url(request) if request.images_failed else None,
         "errors": errors,
         "errors_truncated": request.images_failed > len(errors),
+        "images": images,
+        "images_truncated": request.images_done > len(images),
         "status_url": status_url(request),
         "webhooks": webhooks.delivery_log(request) if request.webhook_url else [],
     }
@@ -171,6 +212,10 @@ class ImageRow:
     error: str
     error_code: str = ""
     reused: bool = False
+    output_format: str = ""
+    output_quality: int | None = None
+    output_score: float | None = None
+    warning: str = ""
 
     @property
     def saving_percent(self) -> int | None:
@@ -245,6 +290,10 @@ def _image_row(request: ProcessingRequest, product: Product, image: ProductImage
         error=image.error,
         error_code=image.error_code,
         reused=image.reused,
+        output_format=image.output_format,
+        output_quality=image.output_quality,
+        output_score=image.output_score,
+        warning=image.warning,
     )
 
 

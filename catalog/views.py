@@ -25,6 +25,7 @@ from catalog import downloads, selectors, services
 from catalog.api import UploadOptionsSerializer, accept_csv, error_items
 from catalog.models import OutputFormat, ProcessingRequest
 from catalog.services import lifecycle
+from sansio import quality as per_image
 from sansio import samples
 from sansio.sizes import human_size
 
@@ -58,7 +59,10 @@ def upload(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "nav": "upload",
         "formats": OutputFormat.choices,
-        "values": {"scale": "0.5", "quality": "50", "output_format": "original", "webhook_url": ""},
+        "values": {
+            **{"scale": "0.5", "quality": "50", "output_format": "original", "webhook_url": ""},
+            **{"quality_target": "", "max_bytes": ""},
+        },
         "webhooks_enabled": bool(settings.WEBHOOK_SECRET),
         "max_size": human_size(settings.CSV_MAX_BYTES),
         "errors": [],
@@ -130,6 +134,7 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
         "req": found,
         "status": status,
         "failures_shown": FAILURES_SHOWN,
+        "default_target": per_image.DEFAULT_TARGET,
         "totals": selectors.byte_totals(found),
         "products": products,
         "failed_only": failed_only,

@@ -6,7 +6,7 @@ import io
 import struct
 import zlib
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageDraw, ImageFilter
 
 
 def photo(size: tuple[int, int] = (64, 48), mode: str = "RGB") -> Image.Image:
@@ -18,6 +18,22 @@ def photo(size: tuple[int, int] = (64, 48), mode: str = "RGB") -> Image.Image:
     if mode == "RGBA":
         return Image.merge("RGBA", (*rgb.split(), down))
     return rgb.convert(mode)
+
+
+def textured(size: tuple[int, int] = (64, 48)) -> Image.Image:
+    """Grain a few pixels wide over a gradient, as in fabric or wood (not pixel-wide noise)."""
+    grain = Image.effect_noise(size, 60).convert("L").filter(ImageFilter.GaussianBlur(1.5))
+    ramp = Image.linear_gradient("L").resize(size)
+    return Image.merge("RGB", (grain, ramp, grain.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+
+
+def labelled(size: tuple[int, int]) -> Image.Image:
+    """Small dark text on white, as on a product label: what shows JPEG ringing first."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for y in range(6, size[1] - 12, 16):
+        draw.text((6, y), "Steel 18/8 750 ml SKU 4411-AB dishwasher safe " * 4, fill=(30, 30, 30))
+    return image
 
 
 def encode(image: Image.Image, fmt: str, **save: object) -> bytes:

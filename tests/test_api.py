@@ -81,6 +81,11 @@ def test_file_over_the_limit_is_413(client: Client, settings) -> None:
         ("scale", "abc"),
         ("quality", "0"),
         ("quality", "101"),
+        ("quality", "auto7"),
+        ("quality", "7.5"),
+        ("max_bytes", "-1"),
+        ("max_bytes", "0"),
+        ("max_bytes", "lots"),
         ("output_format", "tiff"),
         ("webhook_url", "ftp://example.com/hook"),
     ],
@@ -90,6 +95,36 @@ def test_bad_options_are_named(client: Client, field: str, value: str) -> None:
     assert code == 400
     assert refused["errors"][0]["field"] == field
     assert ProcessingRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize("target", ["0.1", "1.5", "abc"])
+def test_a_target_out_of_range_is_refused_naming_the_field(client: Client, target: str) -> None:
+    code, refused = upload(client, GOOD, quality="auto", quality_target=target)
+    assert code == 400
+    assert refused["errors"][0]["field"] == "quality_target"
+    assert refused["errors"][0]["message"].startswith("quality_target: ")
+    assert refused["errors"][0]["line"] is None
+
+
+def test_a_target_without_a_search_is_refused(client: Client) -> None:
+    code, refused = upload(client, GOOD, quality="60", quality_target="0.99")
+    assert code == 400
+    assert refused["errors"][0]["field"] == "quality_target"
+    assert "quality=auto" in refused["errors"][0]["message"]
+
+
+def test_quality_auto_and_budget_are_recorded_and_reported(client: Client) -> None:
+    code, body = upload(client, GOOD, quality="auto", quality_target="0.995", max_bytes="50000")
+    assert code == 202
+    request = ProcessingRequest.objects.get(request_id=body["request_id"])
+    assert (request.quality_auto, request.quality_target, request.max_bytes) == (True, 0.995, 50000)
+    status = client.get(f"/api/status/?request_id={body['request_id']}").json()
+    assert status["options"]["quality"] == "auto"
+    assert (status["options"]["quality_target"], status["options"]["max_bytes"]) == (0.995, 50000)
+    assert status["images"] == [] and status["images_truncated"] is False
+    _, body = upload(client, GOOD, output_format="auto")
+    request = ProcessingRequest.objects.get(request_id=body["request_id"])
+    assert (request.quality_auto, request.quality, request.output_format) == (False, 50, "auto")
 
 
 def test_options_are_recorded(client: Client) -> None:

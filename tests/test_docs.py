@@ -22,6 +22,8 @@ def test_schema_describes_every_endpoint_and_error_shape(client: Client) -> None
         "file",
         "scale",
         "quality",
+        "quality_target",
+        "max_bytes",
         "output_format",
         "webhook_url",
     }

@@ -54,7 +54,8 @@ def test_bad_options_are_named_and_kept(client: Client) -> None:
     page = response.content.decode()
     # Beside its field (named by it, marked invalid), not in the file's problem table.
     assert (
-        '<span id="quality-error" class="field-error">Ensure this value is greater than or equal to 1.</span>'
+        '<span id="quality-error" class="field-error">'
+        "must be a whole number from 1 to 100, or auto (not 0)</span>"
         in page
     )
     assert 'aria-describedby="quality-error quality-hint" aria-invalid="true"' in page
@@ -182,3 +183,24 @@ def test_downloads_and_comparisons_follow_the_owner_rule(
     client.logout()
     assert client.get(paths[0]).status_code == 302, "signed out: to the login page"
     assert response.status_code == 302
+
+
+def test_quality_per_image_is_shown_with_its_warning(
+    client: Client, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        post_csv(client, GOOD, quality="auto", max_bytes="5000", output_format="auto")
+    request = ProcessingRequest.objects.get()
+    ProductImage.objects.filter(request=request).update(
+        status=ImageStatus.DONE,
+        output_file="outputs/x/1-0.webp",
+        output_format="WEBP",
+        output_bytes=6100,
+        output_quality=12,
+        output_score=0.98123,
+        warning="no output fits max_bytes=5000: the smallest is 6100 bytes (WEBP quality 1)",
+    )
+    page = client.get(f"/requests/{request.request_id}/").content.decode()
+    assert "quality auto (target 0.992), at most 5000 bytes an image" in page
+    assert "WEBP q12 · MS-SSIM 0.9812" in page
+    assert "<strong>Warning:</strong> no output fits max_bytes=5000" in page

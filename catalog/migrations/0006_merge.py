@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
         ('catalog', '0005_imagefiles'),
         ('catalog', '0005_reruns'),
         ('catalog', '0005_people'),
+        ('catalog', '0005_quality'),
     ]
 
     operations = [

@@ -32,6 +32,9 @@ class RequestOptions:
     quality: int = 50
     output_format: str = "original"
     webhook_url: str = ""
+    quality_auto: bool = False
+    quality_target: float | None = None  # None: sansio.quality.DEFAULT_TARGET
+    max_bytes: int | None = None
 
 
 class CatalogueRejected(Exception):
@@ -83,6 +86,9 @@ def create_request(
             scale=options.scale,
             quality=options.quality,
             output_format=options.output_format,
+            quality_auto=options.quality_auto,
+            quality_target=options.quality_target,
+            max_bytes=options.max_bytes,
             webhook_url=options.webhook_url,
             base_url=base_url,
             input_columns=list(reader.columns),
@@ -139,7 +145,7 @@ def _insert_rows(request: ProcessingRequest, rows: Iterable[CatalogueRow]) -> tu
                     firsts.append(image)
         columns = ["request_id", "product_id", "position", "input_url"]
         image_defaults = {"status": ImageStatus.QUEUED.value, "attempts": 0}
-        image_defaults |= {"output_file": "", "output_format": "", "error": ""}
+        image_defaults |= {"output_file": "", "output_format": "", "error": "", "warning": ""}
         _insert(ProductImage, columns, firsts, extra=image_defaults)
         inserted = ProductImage.objects.filter(
             product_id__in=product_of_line.values(), duplicate_of__isnull=True

@@ -23,6 +23,7 @@ from catalog.queueing import enqueue
 from catalog.services import reuse
 from catalog.services.rowupdates import update_each
 from catalog.storage import content_output_name, preview_image_name, save_bytes
+from sansio import quality as per_image
 from sansio.contentkeys import output_key
 from sansio.images import ImageRejected, TransformOptions, transform
 from sansio.reasons import Reason
@@ -85,6 +86,9 @@ class ImageOutput:
     output_bytes: int
     input_size: tuple[int, int]
     output_size: tuple[int, int]
+    quality: int | None = None
+    score: float | None = None
+    warning: str = ""
     content_key: str = ""  # sansio.contentkeys.output_key of the input and options
     source: reuse.SourceSeen | None = None  # what the URL sent, when it sent the bytes
     reused: bool = False  # made before (unchanged at the host, or the same bytes): not transformed now
@@ -130,6 +134,9 @@ def transform_options(request: ProcessingRequest) -> TransformOptions:
         max_frames=settings.IMAGE_MAX_FRAMES,
         background=settings.IMAGE_BACKGROUND,
         preview_side=settings.IMAGE_PREVIEW_SIZE,
+        quality_auto=request.quality_auto,
+        quality_target=request.quality_target or per_image.DEFAULT_TARGET,
+        max_bytes=request.max_bytes,
     )
 
 
@@ -218,6 +225,9 @@ def _produce(
         output_size=(result.width, result.height),
         content_key=key,
         source=seen,
+        quality=result.quality,
+        score=result.score,
+        warning=result.warning,
     )
 
 
@@ -232,6 +242,9 @@ def _output_fields(output: ImageOutput) -> dict[str, Any]:
         "input_height": output.input_size[1],
         "output_width": output.output_size[0],
         "output_height": output.output_size[1],
+        "output_quality": output.quality,
+        "output_score": output.score,
+        "warning": output.warning[:2000],
         "error": "",
         "error_code": "",
         "reused": output.reused,

@@ -170,6 +170,23 @@ def test_options_refused_by_the_server(
     assert "scale: must be greater than 0 and at most 1" in run.stderr
 
 
+def test_quality_options_reach_the_server(
+    embedded_stack: Stack, image_server: ImageServer, tmp_path: Path
+) -> None:
+    source = write_csv(tmp_path / "q.csv", [["1", "Chair", images(image_server, 1)[0]]])
+    run = submit(embedded_stack, str(source), "--quality", "auto7")
+    assert run.returncode == 2
+    assert "quality: must be a whole number from 1 to 100, or auto" in run.stderr
+    run = submit(
+        embedded_stack, str(source), "--quality", "auto", "--quality-target", "0.99", "--max-bytes", "90000"
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    request_id = re.search(r"Accepted: request (\S+)", run.stdout)
+    assert request_id, run.stdout
+    options = embedded_stack.status(request_id.group(1))["options"]
+    assert (options["quality"], options["quality_target"], options["max_bytes"]) == ("auto", 0.99, 90000)
+
+
 def test_server_down_is_one_clear_line(embedded_stack: Stack, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "a.csv", [["1", "Chair", "https://img.example.com/a.jpg"]])
     server = f"http://127.0.0.1:{free_port()}"

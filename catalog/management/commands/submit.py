@@ -57,7 +57,11 @@ class Command(BaseCommand):
             help="API token if the server requires one (default: $CATALOG_API_TOKEN, which `ps` won't show)",
         )
         parser.add_argument("--scale", help="0 < scale <= 1 (the server's default: 0.5)")
-        parser.add_argument("--quality", help="1 to 100 (the server's default: 50)")
+        parser.add_argument("--quality", help="1 to 100, or auto (the server's default: 50)")
+        parser.add_argument(
+            "--quality-target", help="for --quality auto: the MS-SSIM to reach (default 0.992)"
+        )
+        parser.add_argument("--max-bytes", help="the most bytes an output image may take")
         parser.add_argument("--output-format", choices=OutputFormat.values)
         parser.add_argument("--webhook-url", help="POSTed to, signed, when the request completes")
         parser.add_argument(
@@ -132,7 +136,7 @@ class Command(BaseCommand):
         return request_id
 
     def _upload(self, client: Client, csv_path: Path, options: dict[str, Any]) -> str:
-        fields = ("scale", "quality", "output_format", "webhook_url")
+        fields = ("scale", "quality", "quality_target", "max_bytes", "output_format", "webhook_url")
         form = {name: str(options[name]) for name in fields if options[name] is not None}
         size = csv_path.stat().st_size
         self._say(f"Uploading {csv_path} ({human_size(size)}) to {client.server}")
