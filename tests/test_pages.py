@@ -55,8 +55,7 @@ def test_bad_options_are_named_and_kept(client: Client) -> None:
     # Beside its field (named by it, marked invalid), not in the file's problem table.
     assert (
         '<span id="quality-error" class="field-error">'
-        "must be a whole number from 1 to 100, or auto (not 0)</span>"
-        in page
+        "must be a whole number from 1 to 100, or auto (not 0)</span>" in page
     )
     assert 'aria-describedby="quality-error quality-hint" aria-invalid="true"' in page
     assert "was not accepted" not in page and 'class="problems"' not in page

@@ -26,7 +26,10 @@ from sansio import samples
 from tests.e2e.test_browser import CHROMIUM, PHONE, SHOTS, low_contrast, sticking_out
 from tests.support.stack import REPO, Stack
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
+]
 
 DESKTOP: sync_api.ViewportSize = {"width": 1280, "height": 900}
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}

@@ -16,6 +16,8 @@ from tests import corpus
 from tests.support.imageserver import ImageServer
 from tests.support.stack import Stack
 
+pytestmark = pytest.mark.e2e
+
 
 def smooth(size: tuple[int, int]) -> Image.Image:
     ramp = Image.linear_gradient("L").resize(size)

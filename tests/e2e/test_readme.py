@@ -13,7 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.stack import REPO, Stack
+
+pytestmark = pytest.mark.e2e
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 MARKER = "<!-- tests/e2e/test_readme.py runs this block as written -->"
