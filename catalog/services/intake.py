@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db.models import Model
 from django.utils import timezone
 
 from catalog import metrics
@@ -23,7 +22,6 @@ from sansio.csvfile import CatalogueReader, CatalogueRow, CsvLimits, CsvProblem
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH = 1000
-ENQUEUE_BATCH = 512  # images marked queued by one UPDATE before their tasks are sent
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ def _insert_rows(request: ProcessingRequest, rows: Iterable[CatalogueRow]) -> tu
                     firsts.append(image)
         columns = ["request_id", "product_id", "position", "input_url"]
         image_defaults = {"status": ImageStatus.QUEUED.value, "attempts": 0}
-        image_defaults |= {"output_file": "", "output_format": "", "error": ""}
+        image_defaults |= {"output_file": "", "output_format": "", "error": "", "claimed_by": ""}
         _insert(ProductImage, columns, firsts, extra=image_defaults)
         inserted = ProductImage.objects.filter(
             product_id__in=product_of_line.values(), duplicate_of__isnull=True
@@ -167,19 +165,9 @@ def start_request(request_pk: int) -> None:
     )
 
 
-def queued_image_ids(request_pk: int, *, enqueued_before: datetime | None = None) -> list[int]:
-    """Queued images to hand to workers; a duplicate is settled with its first, never queued itself.
-
-    A list, not a cursor: the caller writes while going through it, and SQLite refuses a write from
-    a connection still reading an older snapshot ("database is locked", at once, whatever the timeout).
-    """
+def queued_image_ids(request_pk: int) -> list[int]:
+    """Queued images of a request; a duplicate is settled with its first, never queued itself."""
     images = ProductImage.objects.filter(
         request_id=request_pk, status=ImageStatus.QUEUED, duplicate_of__isnull=True
     )
-    if enqueued_before is not None:
-        images = images.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=enqueued_before))
     return list(images.order_by("pk").values_list("pk", flat=True))
-
-
-def mark_enqueued(image_ids: list[int]) -> None:
-    ProductImage.objects.filter(pk__in=image_ids).update(enqueued_at=timezone.now())

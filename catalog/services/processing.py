@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from collections import Counter, defaultdict
 from contextlib import AbstractContextManager
@@ -36,10 +37,12 @@ class ClaimedImage:
         return self.image.attempts
 
 
-def claim_images(image_ids: list[int]) -> list[ClaimedImage]:
+def claim_images(image_ids: list[int], claimant: str = "") -> list[ClaimedImage]:
     """Take those of the images that are queued, or running on an expired lease, in one UPDATE.
 
     The rest are done already or held by another worker: a duplicate delivery claims nothing.
+    ``claimant`` names the worker process (see ``services.claims``), so that claims of a process
+    known to be gone can be released at once rather than a lease later.
     """
     now = timezone.now()
     token = uuid.uuid4()
@@ -48,6 +51,7 @@ def claim_images(image_ids: list[int]) -> list[ClaimedImage]:
         status=ImageStatus.RUNNING,
         attempts=F("attempts") + 1,
         claim_token=token,
+        claimed_by=claimant,
         lease_expires_at=now + timedelta(seconds=settings.IMAGE_LEASE_SECONDS),
     )
     if not claimed:
@@ -134,16 +138,24 @@ def _output_fields(output: ImageOutput) -> dict[str, Any]:
     }
 
 
+def backoff_seconds(attempt: int) -> float:
+    # Exponential with full jitter, so a host that failed many images is not hit again all at once.
+    return float(random.uniform(0, min(300, 2**attempt)))  # noqa: S311 - jitter, not security
+
+
 def settle(
     done: list[tuple[ClaimedImage, ImageOutput]],
     failed: list[tuple[ClaimedImage, str]],
     retry: list[tuple[ClaimedImage, str]],
+    *,
+    backoff: bool = True,
 ) -> list[ClaimedImage]:
     """Record a batch's outcomes in one transaction; returns the claims given back for a retry.
 
     Only a claim still held (same token, still running) settles anything, so a worker that lost its
     lease to another changes nothing. Duplicates of a settled image settle with it, and each
-    request's counters move by one UPDATE.
+    request's counters move by one UPDATE. An image given back waits in the database for the
+    dispatcher (services.dispatching): after a backoff, or, with ``backoff=False``, at once.
     """
     batch = _Settlement(timezone.now())
     outcomes = [(claimed, _output_fields(output), "images_done") for claimed, output in done]
@@ -159,7 +171,13 @@ def settle(
                 gave_up = {"status": ImageStatus.FAILED, "error": error[:2000]}
                 outcomes.append((claimed, gave_up, "images_failed"))
             elif _holding(claimed).update(
-                status=ImageStatus.QUEUED, error=message[:2000], lease_expires_at=None, enqueued_at=batch.now
+                status=ImageStatus.QUEUED,
+                error=message[:2000],
+                lease_expires_at=None,
+                enqueued_at=None,
+                not_before=batch.now + timedelta(seconds=backoff_seconds(claimed.attempt))
+                if backoff
+                else None,
             ):
                 released.append(claimed)
         batch.settle(outcomes)
