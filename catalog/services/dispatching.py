@@ -104,15 +104,13 @@ def batches_to_send() -> list[list[int]]:
             if not ids:
                 turns.remove(turn)  # nothing (more) to send for it now
                 continue
+            ProductImage.objects.filter(pk__in=ids).update(enqueued_at=now)  # before the next look
             batches.append(ids)
             room -= len(ids)
             # Distinct and increasing within this round, so the next choice sees who went last.
             turn.last_fed_at = fed[turn.request_pk] = now + timedelta(microseconds=len(batches))
-        if batches:
-            sent = [pk for ids in batches for pk in ids]
-            ProductImage.objects.filter(pk__in=sent).update(enqueued_at=now)
-            for request_pk, when in fed.items():
-                ProcessingRequest.objects.filter(pk=request_pk).update(last_fed_at=when)
+        for request_pk, when in fed.items():
+            ProcessingRequest.objects.filter(pk=request_pk).update(last_fed_at=when)
     return batches
 
 
