@@ -179,3 +179,15 @@ def test_reconciler_requeues_expired_leases_and_gives_up_exhausted(
     assert report.images_given_up == 1
     assert ProductImage.objects.get(pk=ids[1]).status == ImageStatus.FAILED
     assert counters(request_pk) == (0, 1)
+
+
+def test_an_upload_reserves_its_ids_past_every_id_ever_used(django_capture_on_commit_callbacks) -> None:
+    """Rows are inserted with ids reserved up front; a deleted request's ids are never given again."""
+    first = create(CSV, django_capture_on_commit_callbacks)
+    used = max(ProductImage.objects.filter(request_id=first).values_list("pk", flat=True))
+    ProcessingRequest.objects.filter(pk=first).delete()
+    second = create(CSV, django_capture_on_commit_callbacks)
+    ids = image_ids(second)
+    assert min(ids) > used
+    images = ProductImage.objects.filter(request_id=second).order_by("pk")
+    assert [(i.product.serial_number, i.position) for i in images] == [(1, 0), (1, 1), (2, 0)]
