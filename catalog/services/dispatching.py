@@ -88,7 +88,9 @@ def batches_to_send() -> list[list[int]]:
         now = timezone.now()
         turns = [
             _Turn(pk, owner_pk if owner_pk is not None else ("request", pk), last_fed_at)
-            for pk, owner_pk, last_fed_at in _active_requests().values_list("pk", "owner_id", "last_fed_at")
+            for pk, owner_pk, last_fed_at in _active_requests()
+            .order_by("pk")  # ties (never served) go to the oldest upload
+            .values_list("pk", "owner_id", "last_fed_at")
         ]
         if not turns:
             return []

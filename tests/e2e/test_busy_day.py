@@ -9,12 +9,16 @@ from __future__ import annotations
 import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.e2e.test_pipeline import photo
 from tests.e2e.test_recovery import csv_of
+from tests.support import backends
 from tests.support.imageserver import ImageServer
 from tests.support.stack import Stack
 
@@ -25,13 +29,28 @@ IN_FLIGHT = 12  # batches
 
 
 def broker_messages(stack: Stack) -> int:
+    """Messages waiting in the broker's queues (not those a worker holds)."""
+    url = stack.env.get("CELERY_BROKER_URL", "")
+    if url.startswith("redis://"):
+        with redis.Redis.from_url(url) as client:
+            return int(client.llen("images")) + int(client.llen("control"))
     return sum(1 for path in (stack.root / "var/broker/queue").iterdir() if path.name.endswith(".msg"))
 
 
+@pytest.fixture(params=["embedded", "redis+postgresql"])
+def backing(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    with ExitStack() as resources:
+        env: dict[str, str] = {}
+        if "postgresql" in request.param:
+            env["DATABASE_URL"] = resources.enter_context(backends.postgres_database())
+            env["CELERY_BROKER_URL"] = resources.enter_context(backends.redis_broker(db=11))  # its own
+        yield env
+
+
 def test_a_small_request_behind_a_big_backlog_and_a_restart(
-    tmp_path: Path, image_server: ImageServer
+    tmp_path: Path, image_server: ImageServer, backing: dict[str, str]
 ) -> None:
-    env = {"IMAGE_LEASE_SECONDS": "3600", "IMAGE_BATCHES_IN_FLIGHT": str(IN_FLIGHT)}
+    env = {"IMAGE_LEASE_SECONDS": "3600", "IMAGE_BATCHES_IN_FLIGHT": str(IN_FLIGHT), **backing}
     stack = Stack(tmp_path, env)
     stack.migrate()
     try:

@@ -8,6 +8,7 @@ reached well before any lease could have passed.
 from __future__ import annotations
 
 import io
+import os
 import signal
 import sqlite3
 import threading
@@ -133,3 +134,39 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
     assert [s[1:] for s in states[:2]] == [("done", 1), ("done", 1)], "finished before the cut: kept"
     assert max(attempts for _, _, attempts in states[2:]) >= 2, "the rest was claimed again"
     assert "soft time limit: " in stack.log_path("worker1").read_text()
+
+
+def claimants(stack: Stack, request_id: str) -> set[str]:
+    with sqlite3.connect(f"file:{stack.root / 'var/db.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
+        rows = db.execute(
+            "SELECT i.claimed_by FROM catalog_productimage i JOIN catalog_processingrequest r "
+            "ON r.id = i.request_id WHERE r.request_id = ? AND i.status = 'running'",
+            (request_id.replace("-", ""),),
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_the_claims_of_a_pool_process_that_died_are_released_at_once(
+    fresh_stack: Stack, image_server: ImageServer
+) -> None:
+    stack = fresh_stack
+    stack.start_worker("worker1", concurrency=2)
+    stack.start_web()
+    gate = threading.Event()
+    prefix = uuid.uuid4().hex
+    urls = [image_server.add(f"{prefix}/{n}.jpg", photo((64, 48), "JPEG"), gate=gate) for n in range(4)]
+    code, accepted = stack.upload(csv_of(urls))
+    assert code == 202, accepted
+    request_id = accepted["request_id"]
+    wait_for(lambda: bool(claimants(stack, request_id)), "a claim", stack)
+    [holder] = claimants(stack, request_id)
+    node, main_pid, pool_pid = holder.rsplit("/", 2)
+    assert node.startswith("worker1@") and int(main_pid) == stack.processes["worker1"].pid
+
+    os.kill(int(pool_pid), signal.SIGKILL)  # the kernel's OOM killer, say
+    gate.set()
+    status = stack.wait_complete(request_id, timeout=120)
+
+    assert status["status"] == "completed", status
+    assert [attempts for _, _, attempts in image_states(stack, request_id)] == [2, 2, 2, 2]
+    assert "died: 4 images they held are queued again" in stack.log_path("worker1").read_text()
