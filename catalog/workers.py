@@ -4,8 +4,8 @@ A claim's lease (IMAGE_LEASE_SECONDS) is the last resort for a worker that vanis
 worker can know, it does not wait for it:
 
 - at start-up, every claim of its node from an earlier main process is released (a power cut, a
-  SIGKILL), and images sent but not yet claimed go back to waiting (the messages a killed worker
-  held are gone);
+  SIGKILL), images sent but not yet claimed go back to waiting (the messages a killed worker held
+  are gone), and requests not yet dispatched are dispatched again (a broker that lost its messages);
 - while it runs, a thread looks every CLAIM_CHECK_SECONDS for claims of pool processes no longer in
   its pool (a process killed by the kernel or a signal), and releases them;
 - at shutdown, after its pool stopped, it releases whatever its processes still held.
@@ -45,6 +45,7 @@ def recover_at_start(node: str) -> None:
     try:
         released = services.release_claims_of_node(node, except_main_pid=os.getpid())
         forgotten = services.forget_sent()
+        pending = services.pending_request_ids()
     except DatabaseError as exc:  # the reconciler's leases remain
         logger.warning("could not release the claims of earlier runs at start-up: %s", exc)
         return
@@ -55,6 +56,8 @@ def recover_at_start(node: str) -> None:
             node,
             len(forgotten),
         )
+    for request_pk in pending:  # their dispatch may have been lost with the broker's messages
+        enqueue("catalog.tasks.dispatch_request", request_pk)
     enqueue("catalog.tasks.feed")
 
 

@@ -81,6 +81,11 @@ def release_claims_of_processes(node: str, main_pid: int, process_pids: Collecti
     return len(_release(Q(claimed_by__in=names))[0]) if names else 0
 
 
+def pending_request_ids() -> list[int]:
+    """Requests accepted and not yet dispatched (a dispatch is idempotent: sending it again is safe)."""
+    return list(ProcessingRequest.objects.filter(status=RequestStatus.PENDING).values_list("pk", flat=True))
+
+
 def reconcile() -> ReconcileReport:
     """Say what to re-dispatch and finalize; give back what was lost, and give up exhausted images.
 
