@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck bench lock clean migrate browser encoders
+.PHONY: run test lint typecheck bench bench-scale lock clean migrate browser encoders
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
@@ -55,6 +55,10 @@ typecheck: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	APP_ENV=development $(BIN)/python -m bench
+
+## make bench-scale: a busy day (100,000-row upload, 100,000 fast failures, a small request behind, a restart).
+bench-scale: $(DEV_STAMP)
+	APP_ENV=development $(BIN)/python -m bench scale
 
 ## make lock: re-resolve the pinned dependency files from requirements*.in.
 lock: | $(BIN)/python

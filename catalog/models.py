@@ -83,6 +83,11 @@ class ProcessingRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     last_progress_at = models.DateTimeField(null=True, blank=True)
+    last_fed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a batch of it was last sent: the request served longest ago goes next.",
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -156,7 +161,15 @@ class ProductImage(models.Model):
     status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     claim_token = models.UUIDField(null=True, blank=True, help_text="Who holds the current claim.")
-    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=255, blank=True, help_text="The worker process of the claim: node/main pid/pool pid."
+    )
+    enqueued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a message for it was sent; empty while it waits in the database.",
+    )
+    not_before = models.DateTimeField(null=True, blank=True, help_text="A retry waits until then.")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -187,7 +200,9 @@ class ProductImage(models.Model):
             models.UniqueConstraint(fields=["product", "position"], name="unique_position_per_product"),
         ]
         indexes = [
-            models.Index(fields=["request", "status"]),
+            # The dispatcher's look-ups: a request's waiting images (enqueued_at empty) in order, and
+            # those sent and not yet claimed.
+            models.Index(fields=["request", "status", "enqueued_at", "id"]),
             models.Index(fields=["status", "lease_expires_at"]),
         ]
 

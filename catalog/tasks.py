@@ -5,23 +5,21 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import cache
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError
 
-from catalog import services, webhooks
-from catalog.batching import batched
+from catalog import services, webhooks, workers
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
 from catalog.models import ProcessingRequest, WebhookDelivery
+from catalog.queueing import enqueue
 from catalog.services import lifecycle, retention, reuse
-from sansio.backoff import backoff_seconds
 from sansio.reasons import Reason
 
 logger = logging.getLogger(__name__)
@@ -45,20 +43,10 @@ def _transform_slots() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(settings.IMAGE_TRANSFORMS)
 
 
-def _backoff_seconds(attempt: int) -> float:
-    # 2 s, 4 s, 8 s … up to 5 minutes, with full jitter: a host that failed many images is not hit
-    # again all at once.
-    return backoff_seconds(attempt, first=2, cap=300, spread=(0.0, 1.0))
-
-
-def enqueue_images(image_ids: Iterable[int]) -> None:
-    # One UPDATE per few hundred images, not per task: on SQLite each write waits for the one lock that
-    # the workers, already claiming the first batches, also need (a 1,000-image request's first second
-    # had the cores half idle with a write per task).
-    for group in batched(image_ids, services.ENQUEUE_BATCH):
-        services.mark_enqueued(list(group))
-        for chunk in batched(group, settings.IMAGE_BATCH_SIZE):
-            process_images.delay(list(chunk))
+def send_batches() -> None:
+    """Fill the room in flight with the next batches, requests in turn (services.dispatching)."""
+    for batch in services.batches_to_send():
+        enqueue("catalog.tasks.process_images", batch)
 
 
 # Control tasks are retried on database errors (SQLite "database is locked" under a long write);
@@ -77,10 +65,18 @@ def dispatch_request(request_pk: int) -> None:
     request_id = ProcessingRequest.objects.values_list("request_id", flat=True).get(pk=request_pk)
     with request_id_context(request_id):
         services.start_request(request_pk)
-        enqueue_images(services.queued_image_ids(request_pk))
+        send_batches()
+
+
+@shared_task(
+    name="catalog.tasks.feed", ignore_result=True, autoretry_for=RETRY_ON, retry_backoff=True, max_retries=5
+)
+def feed() -> None:
+    send_batches()
 
 
 Outcome = services.ImageOutput | services.ImageFailed
+TOOK_TOO_LONG = services.ImageFailed("processing took too long", code=Reason.TIMEOUT, retryable=True)
 
 
 def _produce(claimed: services.ClaimedImage, prior: reuse.Prior) -> Outcome:
@@ -93,33 +89,44 @@ def _produce(claimed: services.ClaimedImage, prior: reuse.Prior) -> Outcome:
         return services.ImageFailed.internal()
 
 
-@shared_task(name="catalog.tasks.process_images", ignore_result=True)
-def process_images(image_ids: list[int]) -> None:
-    claims = services.claim_images(image_ids)
+@shared_task(name="catalog.tasks.process_images", ignore_result=True, bind=True)
+def process_images(self: Task[[list[int]], None], image_ids: list[int]) -> None:
+    claims = services.claim_images(image_ids, workers.claimant_here(self.request.hostname or ""))
     if not claims:
         return  # done already, or another worker holds them: a duplicate delivery is a no-op
     with request_id_context(claims[0].image.request.request_id):
+        priors = reuse.priors(claims, services.transform_options)  # what each URL sent last time
+        futures = [
+            _threads().submit(
+                contextvars.copy_context().run, _produce, c, priors.get(c.image.pk, reuse.NO_PRIOR)
+            )
+            for c in claims
+        ]
+        backoff = True
         try:
-            priors = reuse.priors(claims, services.transform_options)  # what each URL sent last time
-            futures = [
-                _threads().submit(
-                    contextvars.copy_context().run, _produce, c, priors.get(c.image.pk, reuse.NO_PRIOR)
-                )
-                for c in claims
-            ]
             outcomes = [future.result() for future in futures]
         except SoftTimeLimitExceeded:
-            too_long = services.ImageFailed("processing took too long", code=Reason.TIMEOUT, retryable=True)
-            services.settle([], [], [(claimed, too_long) for claimed in claims])
-            raise
+            # What finished is kept; the rest goes back to the queue at once (not after a lease).
+            for future in futures:
+                future.cancel()  # those not started yet
+            outcomes = [
+                future.result() if future.done() and not future.cancelled() else TOOK_TOO_LONG
+                for future in futures
+            ]
+            backoff = False
+            logger.warning(
+                "soft time limit: %d of %d images finished, the rest queued again",
+                sum(outcome is not TOOK_TOO_LONG for outcome in outcomes),
+                len(outcomes),
+            )
         done = [(c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageOutput)]
         errors = [
             (c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageFailed)
         ]
         failed = [(c, error) for c, error in errors if not error.retryable]
         retry = [(c, error) for c, error in errors if error.retryable]
-        for claimed in services.settle(done, failed, retry):
-            process_images.apply_async(([claimed.image.pk],), countdown=_backoff_seconds(claimed.attempt))
+        services.settle(done, failed, retry, backoff=backoff)
+    send_batches()  # room freed: the next batch, of the request whose turn it is
 
 
 @shared_task(
@@ -153,9 +160,9 @@ def reconcile() -> None:
     report = services.reconcile()
     for request_pk in report.requests_redispatched:
         dispatch_request.delay(request_pk)
-    enqueue_images(report.images_requeued)
     for request_pk in lifecycle.cancelled_leftovers():  # re-queued for a retry after the cancel
         lifecycle.cancel_queued_images(request_pk)
+    send_batches()  # what was given back, and anything whose retry is due
     for request_pk in report.requests_to_finalize:
         finalize_request.delay(request_pk)
     for delivery_pk in webhooks.due_delivery_ids():  # webhook retries are scheduled in the database

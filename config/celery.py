@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from kombu.transport import TRANSPORT_ALIASES
 from PIL import _imaging as pillow_core
 
@@ -66,3 +66,26 @@ def _serve_metrics(**kwargs: Any) -> None:
     from catalog.metrics_http import serve_worker_metrics  # noqa: PLC0415
 
     serve_worker_metrics()
+
+
+# Claims of processes known to be gone are released at once (catalog/workers.py). Imported in each
+# handler: catalog needs Django's apps, loaded by the time the worker starts.
+@worker_init.connect
+def _note_main_process(**kwargs: Any) -> None:
+    from catalog import workers  # noqa: PLC0415
+
+    workers.note_main_process()
+
+
+@worker_ready.connect
+def _recover_claims(sender: Any, **kwargs: Any) -> None:
+    from catalog import workers  # noqa: PLC0415
+
+    workers.on_ready(sender)
+
+
+@worker_shutdown.connect
+def _release_claims(sender: Any, **kwargs: Any) -> None:
+    from catalog import workers  # noqa: PLC0415
+
+    workers.release_at_shutdown(sender.hostname)

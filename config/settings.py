@@ -296,6 +296,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 # or settles its batch (a command line's --concurrency still wins).
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", _CORES + 1, minimum=1)
+# Batches sent and not yet settled, over all workers (catalog/services/dispatching.py): the rest wait
+# in the database and are sent round-robin between requests as room frees, so the broker stays small
+# and a small request waits for these, not for a big one's backlog. Default: twice what one worker's
+# processes hold (concurrency x prefetch); raise it with the number of workers.
+IMAGE_BATCHES_IN_FLIGHT = env_int(
+    "IMAGE_BATCHES_IN_FLIGHT", 2 * CELERY_WORKER_CONCURRENCY * CELERY_WORKER_PREFETCH_MULTIPLIER, minimum=1
+)
+# How often a worker looks for claims of its pool processes that died (released at once, not a lease later).
+CLAIM_CHECK_SECONDS = env_float("CLAIM_CHECK_SECONDS", 2.0)
 CELERY_TASK_IGNORE_RESULT = True  # status comes from our tables, never a result backend
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)

@@ -216,3 +216,36 @@ def test_reconciler_requeues_expired_leases_and_gives_up_exhausted(
     assert report.images_given_up == 1
     assert ProductImage.objects.get(pk=ids[1]).status == ImageStatus.FAILED
     assert counters(request_pk) == (0, 1)
+
+
+def test_an_upload_reserves_its_ids_past_every_id_ever_used(django_capture_on_commit_callbacks) -> None:
+    """Rows are inserted with ids reserved up front; a deleted request's ids are never given again."""
+    first = create(CSV, django_capture_on_commit_callbacks)
+    used = max(ProductImage.objects.filter(request_id=first).values_list("pk", flat=True))
+    ProcessingRequest.objects.filter(pk=first).delete()
+    second = create(CSV, django_capture_on_commit_callbacks)
+    ids = image_ids(second)
+    assert min(ids) > used
+    images = ProductImage.objects.filter(request_id=second).order_by("pk")
+    assert [(i.product.serial_number, i.position) for i in images] == [(1, 0), (1, 1), (2, 0)]
+
+
+def test_batches_are_sent_in_turn_between_owners_then_between_an_owners_requests(
+    settings, django_capture_on_commit_callbacks
+) -> None:
+    from django.contrib.auth.models import User
+
+    settings.IMAGE_BATCH_SIZE, settings.IMAGE_BATCHES_IN_FLIGHT = 1, 6
+    alice, bob = User.objects.create(username="alice"), User.objects.create(username="bob")
+    body = b"S. No.,Product Name,Input Image Urls\n" + b"".join(
+        f"{n},P{n},https://img.example.com/{n}.jpg\n".encode() for n in range(1, 4)
+    )
+    first, second, third = (create(body, django_capture_on_commit_callbacks) for _ in range(3))
+    for request_pk, owner in ((first, alice), (second, alice), (third, bob)):
+        ProcessingRequest.objects.filter(pk=request_pk).update(owner=owner)
+
+    batches = services.batches_to_send()
+
+    owners = dict(ProductImage.objects.values_list("pk", "request_id"))
+    assert [owners[ids[0]] for ids in batches] == [first, third, second, third, first, third]
+    assert services.batches_to_send() == [], "no room left: six batches are in flight"

@@ -11,6 +11,7 @@ class Migration(migrations.Migration):
         ('catalog', '0005_reruns'),
         ('catalog', '0005_people'),
         ('catalog', '0005_quality'),
+        ('catalog', '0005_scale'),
     ]
 
     operations = [

@@ -6,13 +6,12 @@ fresh claim token, and only the holder of that token may settle it.
 """
 
 from catalog.services.completion import finalize_request
+from catalog.services.dispatching import batches_to_send, forget_sent
 from catalog.services.intake import (
-    ENQUEUE_BATCH,
     CatalogueRejected,
     RequestOptions,
     create_request,
     csv_limits,
-    mark_enqueued,
     queued_image_ids,
     start_request,
 )
@@ -22,27 +21,42 @@ from catalog.services.processing import (
     ImageOutput,
     claim_images,
     produce_output,
+    retry_delay,
     settle,
     transform_options,
 )
-from catalog.services.recovery import ReconcileReport, reconcile
+from catalog.services.recovery import (
+    ReconcileReport,
+    claimant,
+    claiming_processes,
+    pending_request_ids,
+    reconcile,
+    release_claims_of_node,
+    release_claims_of_processes,
+)
 
 __all__ = [
-    "ENQUEUE_BATCH",
     "CatalogueRejected",
     "ClaimedImage",
     "ImageFailed",
     "ImageOutput",
     "ReconcileReport",
     "RequestOptions",
+    "batches_to_send",
     "claim_images",
+    "claimant",
+    "claiming_processes",
     "create_request",
     "csv_limits",
     "finalize_request",
-    "mark_enqueued",
+    "forget_sent",
+    "pending_request_ids",
     "produce_output",
     "queued_image_ids",
     "reconcile",
+    "release_claims_of_node",
+    "release_claims_of_processes",
+    "retry_delay",
     "settle",
     "start_request",
     "transform_options",

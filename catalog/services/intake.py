@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db.models import Model
 from django.utils import timezone
 
 from catalog import metrics
@@ -23,7 +22,6 @@ from sansio.csvfile import CatalogueReader, CatalogueRow, CsvLimits, CsvProblem
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH = 1000
-ENQUEUE_BATCH = 512  # images marked queued by one UPDATE before their tasks are sent
 
 
 @dataclass(frozen=True)
@@ -110,56 +108,68 @@ def _insert_rows(request: ProcessingRequest, rows: Iterable[CatalogueRow]) -> tu
     """Insert products and images in batches; a URL seen before in the request becomes a duplicate.
 
     Plain executemany rather than bulk_create: the ORM spends ~60 µs building each row, which made a
-    100,000-row upload take over ten seconds; this keeps it to the database's own speed.
+    100,000-row upload take over ten seconds; this keeps it to the database's own speed. The rows'
+    ids are reserved first (``_reserve_ids``), so no query reads them back after each insert.
     """
     products_total = images_total = 0
     first_image_of: dict[str, int] = {}  # URL -> pk of the image that will be processed for it
     upload_time = connection.ops.adapt_datetimefield_value(timezone.now())
     no_kept_cells = connection.ops.adapt_json_value([], None)  # most catalogues: adapted once
+    image_columns = ["id", "request_id", "product_id", "position", "input_url", "duplicate_of_id"]
+    image_defaults = {"status": ImageStatus.QUEUED.value, "attempts": 0}
+    image_defaults |= {"output_file": "", "output_format": "", "error": "", "claimed_by": "", "warning": ""}
     for chunk in batched(rows, INSERT_BATCH):
+        product_ids = _reserve_ids(Product, len(chunk))
         _insert(
             Product,
-            ["request_id", "line", "serial_number", "serial_text", "name", "input_image_url", "kept_cells"],
+            [
+                "id",
+                "request_id",
+                "line",
+                "serial_number",
+                "serial_text",
+                "name",
+                "input_image_url",
+                "kept_cells",
+            ],
             [
                 (
-                    *(request.pk, r.line, r.serial_number, r.serial_text, r.product_name, r.urls_text),
+                    *(pk, request.pk, r.line, r.serial_number, r.serial_text, r.product_name, r.urls_text),
                     connection.ops.adapt_json_value(list(r.kept), None) if r.kept else no_kept_cells,
                 )
-                for r in chunk
+                for pk, r in zip(product_ids, chunk, strict=True)
             ],
             extra={"output_image_url": "", "upload_time": upload_time, "processed": False},
         )
-        product_of_line = dict(
-            Product.objects.filter(
-                request=request, line__gte=chunk[0].line, line__lte=chunk[-1].line
-            ).values_list("line", "pk")
-        )
-        firsts, repeats = [], []
-        for row in chunk:
+        image_ids = iter(_reserve_ids(ProductImage, sum(len(row.urls) for row in chunk)))
+        images = []
+        for product_pk, row in zip(product_ids, chunk, strict=True):
             for position, url in enumerate(row.urls):
-                image = (request.pk, product_of_line[row.line], position, url)
-                if url in first_image_of:
-                    repeats.append(image)
-                else:
-                    first_image_of[url] = 0  # known; its pk comes from the insert below
-                    firsts.append(image)
-        columns = ["request_id", "product_id", "position", "input_url"]
-        image_defaults = {"status": ImageStatus.QUEUED.value, "attempts": 0}
-        image_defaults |= {"output_file": "", "output_format": "", "error": "", "warning": ""}
-        _insert(ProductImage, columns, firsts, extra=image_defaults)
-        inserted = ProductImage.objects.filter(
-            product_id__in=product_of_line.values(), duplicate_of__isnull=True
-        )
-        first_image_of.update(inserted.values_list("input_url", "pk"))
-        _insert(
-            ProductImage,
-            [*columns, "duplicate_of_id"],
-            [(*image, first_image_of[image[3]]) for image in repeats],
-            extra=image_defaults,
-        )
+                pk = next(image_ids)
+                first = first_image_of.setdefault(url, pk)
+                images.append((pk, request.pk, product_pk, position, url, None if first == pk else first))
+        _insert(ProductImage, image_columns, images, extra=image_defaults)
         products_total += len(chunk)
-        images_total += len(firsts) + len(repeats)
+        images_total += len(images)
     return products_total, images_total
+
+
+def _reserve_ids(model: type[Model], count: int) -> list[int]:
+    """Ids for ``count`` new rows of ``model``, which no other insert will take."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return [int(pk) for (pk,) in cursor.fetchall()]
+        # SQLite: this transaction holds the write lock (IMMEDIATE), so nobody inserts meanwhile, and
+        # AUTOINCREMENT never reuses an id: start past both the table's largest id and its sequence.
+        largest = f"SELECT max(id) FROM {connection.ops.quote_name(table)}"  # noqa: S608 - our table, quoted
+        sequence = "SELECT seq FROM sqlite_sequence WHERE name = %s"
+        cursor.execute(f"SELECT max(coalesce(({sequence}), 0), coalesce(({largest}), 0))", [table])
+        (last,) = cursor.fetchone()
+    return list(range(int(last) + 1, int(last) + 1 + count))
 
 
 def _insert(
@@ -183,19 +193,9 @@ def start_request(request_pk: int) -> None:
     )
 
 
-def queued_image_ids(request_pk: int, *, enqueued_before: datetime | None = None) -> list[int]:
-    """Queued images to hand to workers; a duplicate is settled with its first, never queued itself.
-
-    A list, not a cursor: the caller writes while going through it, and SQLite refuses a write from
-    a connection still reading an older snapshot ("database is locked", at once, whatever the timeout).
-    """
+def queued_image_ids(request_pk: int) -> list[int]:
+    """Queued images of a request; a duplicate is settled with its first, never queued itself."""
     images = ProductImage.objects.filter(
         request_id=request_pk, status=ImageStatus.QUEUED, duplicate_of__isnull=True
     )
-    if enqueued_before is not None:
-        images = images.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=enqueued_before))
     return list(images.order_by("pk").values_list("pk", flat=True))
-
-
-def mark_enqueued(image_ids: list[int]) -> None:
-    ProductImage.objects.filter(pk__in=image_ids).update(enqueued_at=timezone.now())

@@ -24,6 +24,7 @@ from catalog.services import reuse
 from catalog.services.rowupdates import update_each
 from catalog.storage import content_output_name, preview_image_name, save_bytes
 from sansio import quality as per_image
+from sansio.backoff import backoff_seconds
 from sansio.contentkeys import output_key
 from sansio.images import ImageRejected, TransformOptions, transform
 from sansio.reasons import Reason
@@ -41,10 +42,12 @@ class ClaimedImage:
         return self.image.attempts
 
 
-def claim_images(image_ids: list[int]) -> list[ClaimedImage]:
+def claim_images(image_ids: list[int], claimant: str = "") -> list[ClaimedImage]:
     """Take those of the images that are queued, or running on an expired lease, in one UPDATE.
 
     The rest are done already or held by another worker: a duplicate delivery claims nothing.
+    ``claimant`` names the worker process (see ``services.claims``), so that claims of a process
+    known to be gone can be released at once rather than a lease later.
     """
     now = timezone.now()
     token = uuid.uuid4()
@@ -53,6 +56,7 @@ def claim_images(image_ids: list[int]) -> list[ClaimedImage]:
         status=ImageStatus.RUNNING,
         attempts=F("attempts") + 1,
         claim_token=token,
+        claimed_by=claimant,
         lease_expires_at=now + timedelta(seconds=settings.IMAGE_LEASE_SECONDS),
     )
     if not claimed:
@@ -259,16 +263,25 @@ def _failed_fields(failure: ImageFailed, note: str = "") -> dict[str, Any]:
     }
 
 
+def retry_delay(attempt: int) -> float:
+    """2 s, 4 s, 8 s … up to 5 minutes after a failed attempt, with full jitter: a host that failed
+    many images is not hit again all at once."""
+    return backoff_seconds(attempt, first=2, cap=300, spread=(0.0, 1.0))
+
+
 def settle(
     done: list[tuple[ClaimedImage, ImageOutput]],
     failed: list[tuple[ClaimedImage, ImageFailed]],
     retry: list[tuple[ClaimedImage, ImageFailed]],
+    *,
+    backoff: bool = True,
 ) -> list[ClaimedImage]:
     """Record a batch's outcomes in one transaction; returns the claims given back for a retry.
 
     Only a claim still held (same token, still running) settles anything, so a worker that lost its
     lease to another changes nothing. Duplicates of a settled image settle with it, and each
-    request's counters move by one UPDATE.
+    request's counters move by one UPDATE. An image given back waits in the database for the
+    dispatcher (services.dispatching): after a backoff, or, with ``backoff=False``, at once.
     """
     batch = _Settlement(timezone.now())
     outcomes = [(claimed, _output_fields(output), "images_done") for claimed, output in done]
@@ -285,7 +298,8 @@ def settle(
                 error=str(failure)[:2000],
                 error_code=failure.code.value,
                 lease_expires_at=None,
-                enqueued_at=batch.now,
+                enqueued_at=None,
+                not_before=batch.now + timedelta(seconds=retry_delay(claimed.attempt)) if backoff else None,
             ):
                 released.append(claimed)
         batch.settle(outcomes)

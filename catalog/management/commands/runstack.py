@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from catalog import services
 from catalog.management.commands.submit import pasteable_path
 
 
@@ -40,13 +43,15 @@ class Command(BaseCommand):
             f"--bind={address}",
             f"--workers={options['web_workers']}",
             "--threads=4",  # no --access-logfile: catalog.http logs each call once, with its request id
-            "--graceful-timeout=10",
+            "--graceful-timeout=4",
         ]
+        node = f"celery@{socket.gethostname()}"
         worker = [
             os.path.join(bin_dir, "celery"),
             "--app=config",
             "--quiet",  # no banner: ours below says what it would, in words
             "worker",
+            f"--hostname={node}",  # named here too: its claims are released by this name when it stops
             "--beat",  # the reconciler's schedule; run it on exactly one worker when scaling out
             f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
             "--queues=images,control",
@@ -60,29 +65,55 @@ class Command(BaseCommand):
         # after run, and every scrape reads them all. Counters starting again at 0 is what Prometheus expects.
         for stale in settings.METRICS_DIR.glob("*.db"):
             stale.unlink(missing_ok=True)
-        children = [subprocess.Popen(web), subprocess.Popen(worker)]  # noqa: S603 - our own binaries
-        stopping = False
+        # Each child in its own session: a signal to our process group (Ctrl-C, `kill -TERM -<pgid>`)
+        # reaches only us, and we stop the children in order. Sent to the worker's pool processes too,
+        # it killed one holding the pool's queue lock and billiard's shutdown hung until SIGKILL.
+        web_process = subprocess.Popen(web, start_new_session=True)  # noqa: S603 - our own binaries
+        worker_process = subprocess.Popen(worker, start_new_session=True)  # noqa: S603
+        children = {"web": web_process, "worker": worker_process}
+        stopping: list[int] = []
 
         def stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
+            stopping.append(signum)
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        while not stopping and all(child.poll() is None for child in children):
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, stop)
+        while not stopping and all(child.poll() is None for child in children.values()):
             time.sleep(0.2)
-        for child in children:
+        for child in children.values():  # both at once: each finishes what it has in hand meanwhile
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        deadline = time.monotonic() + GRACE_SECONDS
+        forced = [name for name, child in children.items() if not _stopped(child, deadline)]
+        # Whatever its processes still held (a forced stop) is queued again now, not a lease later.
+        released = services.release_claims_of_node(node)
+        if forced or released:
+            by_force = " and ".join(forced) or "nothing"
+            self.stderr.write(f"stopped {by_force} by force; {released} images held are queued again")
         if not stopping:
-            names = ("web", "worker")
-            exited = [name for name, child in zip(names, children, strict=True) if child.returncode]
+            exited = [name for name, child in children.items() if child.returncode]
             raise SystemExit(f"stopped because the {' and '.join(exited) or 'child'} process exited")
+        self.stdout.write("Stopped.")
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A warm shutdown: gunicorn finishes its requests, the worker its batches (a second or two each; one
+# waiting on slow image hosts is cut, and its images are released above).
+GRACE_SECONDS = 5.0
+
+
+def _stopped(child: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait for a child told to stop; past the deadline, kill its whole session (pool processes too).
+
+    Returns whether it stopped by itself.
+    """
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)  # its own process group: its pool processes too
+    child.wait()
+    return False
 
 
 def banner(address: str, concurrency: int) -> str:
