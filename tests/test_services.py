@@ -177,7 +177,7 @@ def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(
 
 def finalizes(callbacks: list[Callable[[], object]]) -> list[Callable[[], object]]:
     """The on-commit callbacks that enqueue a finalize (the others count metrics)."""
-    return [callback for callback in callbacks if "_finalize_if_settled" in callback.__qualname__]
+    return [callback for callback in callbacks if "finalize_if_settled" in callback.__qualname__]
 
 
 def test_completion_happens_once_with_the_right_status(
