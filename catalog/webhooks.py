@@ -37,6 +37,8 @@ def completion_body(request: ProcessingRequest) -> str:
         "images": request.images_total,
         "done": request.images_done,
         "failed": request.images_failed,
+        "cancelled": request.images_cancelled,
+        "reused": request.images_reused,
     }
     return json.dumps(
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from pathlib import Path
 
@@ -147,6 +148,12 @@ def test_retry_queues_the_failed_images_again_and_completes_anew(
     deliveries = WebhookDelivery.objects.filter(request_id=request_pk).exclude(pk=first_delivery.pk)
     assert deliveries.count() == 1, "a second webhook"
     assert deliveries.get().message_id != first_delivery.message_id
+    first_body, second_body = json.loads(first_delivery.body), json.loads(deliveries.get().body)
+    assert (first_body["status"], second_body["status"]) == ("completed_with_errors", "completed")
+    assert second_body["progress"] | {"done": 0} == {
+        **{"products": 3, "images": 4, "done": 0, "failed": 0},
+        **{"cancelled": 0, "reused": 0},
+    }
     assert client.post(url).status_code == 409, "nothing failed"
     cancel = client.post(f"/api/requests/{request_id(request_pk)}/cancel/")
     assert cancel.status_code == 409, "a completed request cannot be cancelled"
