@@ -151,7 +151,7 @@ def test_redis_channel_closed_after_its_connection_was_lost_does_not_stop_the_wo
 ) -> None:
     """kombu 5.7 raised AttributeError here ("Unrecoverable error" in the broker-restart test): closing
     a channel whose transport was already detached tried to put its unacknowledged messages back."""
-    with redis_broker(db=8) as url:  # the real server, started if it is down
+    with redis_broker(db=8) as url:  # a real server of this run's own
         connection = Connection(url, transport=REDIS_TRANSPORT)
         chan: Any = connection.channel()  # the Redis channel (kombu types it as the abstract one)
         chan.queue_declare("q")

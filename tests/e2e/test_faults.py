@@ -9,7 +9,6 @@ import csv
 import io
 import os
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -31,11 +30,20 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.scaleout]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, str]]]:
+def redis() -> Iterator[backends.RedisServer]:
+    """The cluster's broker, which the tests stop and start again."""
+    with backends.redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    redis: backends.RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, dict[str, str]]]:
     with ExitStack() as resources:
         env = {
             "DATABASE_URL": resources.enter_context(backends.postgres_database()),
-            "CELERY_BROKER_URL": resources.enter_context(backends.redis_broker()),
+            "CELERY_BROKER_URL": redis.url(7),
             "IMAGE_LEASE_SECONDS": "10",  # the reconciler takes back a dead worker's images after this
             **resources.enter_context(backends.s3_bucket()),
         }
@@ -169,7 +177,7 @@ def test_a_worker_killed_mid_request_loses_nothing(
 
 
 def test_a_broker_restart_mid_request_is_survived(
-    cluster: tuple[Stack, dict[str, str]], image_server: ImageServer
+    cluster: tuple[Stack, dict[str, str]], image_server: ImageServer, redis: backends.RedisServer
 ) -> None:
     stack, env = cluster
     body, _ = catalogue(image_server, 300)
@@ -180,9 +188,8 @@ def test_a_broker_restart_mid_request_is_survived(
     wait_for_progress(stack, request_id, 0.2)
     # This Redis keeps nothing on disk: the restart drops every queued message. The database still
     # knows what is left, and the reconciler re-queues it.
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True, check=False)
-    time.sleep(1)
-    backends.ensure_up("redis")
+    redis.stop()
+    redis.start()
     status = stack.wait_complete(request_id, timeout=240)
 
     assert status["status"] == "completed", status["errors"][:3]
@@ -228,17 +235,16 @@ def test_the_cluster_is_still_up_after_the_faults(cluster: tuple[Stack, dict[str
 
 
 def test_an_upload_while_the_broker_is_down_is_kept_and_done_later(
-    cluster: tuple[Stack, dict[str, str]], image_server: ImageServer
+    cluster: tuple[Stack, dict[str, str]], image_server: ImageServer, redis: backends.RedisServer
 ) -> None:
     """The enqueue after commit fails (as after a crash between commit and enqueue); nothing is lost."""
     stack, env = cluster
     body, _ = catalogue(image_server, 20)
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True, check=False)
+    redis.stop()
     try:
         code, accepted = stack.upload(body)
     finally:
-        time.sleep(0.5)
-        backends.ensure_up("redis")
+        redis.start()
     assert code == 202, accepted
     status = stack.wait_complete(accepted["request_id"], timeout=240)
     assert status["status"] == "completed"

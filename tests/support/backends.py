@@ -5,24 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 # How this machine's services are started (see the env notes); used only when one is down.
 START_COMMANDS = {
     "postgresql": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-    "redis": (
-        'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no '
-        "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
-    ),
     "rabbitmq": "rabbitmq-server -detached",
 }
-PORTS = {"postgresql": 5432, "redis": 6379, "rabbitmq": 5672}
+PORTS = {"postgresql": 5432, "rabbitmq": 5672}
 
 
 def _listening(port: int) -> bool:
@@ -64,18 +64,75 @@ def postgres_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@dataclass
+class RedisServer:
+    """A Redis of this test run's own, on a free port. The machine's shared one (6379) may be flushed
+    or restarted by another run of the suite at the same time, which lost this run's messages."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, wait: float = 30) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + wait
+        while not _listening(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """As a crash would: nothing is kept (this Redis never writes to disk)."""
+        assert self.process is not None
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True, check=False
+        )
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed here")
+    from tests.support.stack import free_port
+
+    with tempfile.TemporaryDirectory(prefix="redis-") as folder:
+        server = RedisServer(free_port(), Path(folder))
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.process is not None and server.process.poll() is None:
+                server.stop()
+
+
 @contextmanager
 def redis_broker(db: int = 7) -> Iterator[str]:
-    ensure_up("redis")
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
-    client.flushdb()
-    try:
-        yield f"redis://127.0.0.1:6379/{db}"
-    finally:
-        client.flushdb()
-        client.close()
+    """A broker URL on a Redis of this run's own (see RedisServer)."""
+    with redis_server() as server:
+        yield server.url(db)
 
 
 @contextmanager
