@@ -91,5 +91,7 @@ def test_a_stop_signal_stops_everything_and_leaves_nothing_claimed(
     if slow_host:
         assert "stopped worker by force" in output and "images held are queued again" in output
         assert {status for _, status, _ in states} == {"queued"}
-    else:
-        assert "by force" not in output, "a warm shutdown, no billiard hang"
+    # The signal reached runstack alone: no pool process was killed by it (which hung billiard's
+    # shutdown when one held the pool's queue lock); the worker was stopped warm.
+    assert "worker: Warm shutdown" in output
+    assert "exited with 'signal" not in output, output[-3000:]

@@ -97,9 +97,9 @@ class Command(BaseCommand):
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# A warm shutdown: gunicorn finishes its requests, the worker its batches (a second or two each; one
-# waiting on slow image hosts is cut, and its images are released above).
-GRACE_SECONDS = 5.0
+# A warm shutdown: gunicorn finishes its requests, the worker its batches (a second or two each, more
+# on a loaded machine; one waiting on slow image hosts is cut, and its images are released above).
+GRACE_SECONDS = 10.0
 
 
 def _stopped(child: subprocess.Popen[bytes], deadline: float) -> bool:
