@@ -1,17 +1,19 @@
 """The admin, for operators: read-only views to find and look at requests, products and images.
 
 Nothing here edits state or counters (they move only through the services, one conditional UPDATE at
-a time); nothing is added by hand (requests come through an upload). Cancel and retry, when the
-services have them (issue 13), belong here as admin actions that call those services.
+a time); nothing is added by hand (requests come through an upload). Cancel and retry are admin
+actions that call the same services as the API and the request page (services/lifecycle.py).
 """
 
+from collections.abc import Callable
 from typing import TypeVar
 
-from django.contrib import admin
-from django.db.models import Model
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from catalog.models import ProcessingRequest, Product, ProductImage, WebhookAttempt, WebhookDelivery
+from catalog.services import lifecycle
 
 _M = TypeVar("_M", bound=Model)
 # The lists get the page's whole width (they are wide); the sidebar's links are on the index too.
@@ -36,6 +38,52 @@ class ProcessingRequestAdmin(ReadOnlyAdmin[ProcessingRequest]):
     search_fields = ["=request_id", "name"]
     date_hierarchy = "created_at"
     show_full_result_count = False  # a count(*) over millions of rows on every page is not free
+    actions = ["cancel", "retry"]
+
+    @admin.action(description="Cancel the selected requests (images not yet started are not processed)")
+    def cancel(self, request: HttpRequest, chosen: QuerySet[ProcessingRequest]) -> None:
+        self._change(request, chosen, lifecycle.cancel_request, "cancelled")
+
+    @admin.action(description="Retry the failed images of the selected requests")
+    def retry(self, request: HttpRequest, chosen: QuerySet[ProcessingRequest]) -> None:
+        self._change(request, chosen, lifecycle.retry_request, "queued again")
+
+    def _change(
+        self,
+        request: HttpRequest,
+        chosen: QuerySet[ProcessingRequest],
+        change: Callable[[ProcessingRequest], ProcessingRequest],
+        done: str,
+    ) -> None:
+        changed = 0
+        for found in chosen:
+            try:
+                change(found)
+            except lifecycle.LifecycleRefused as exc:
+                self.message_user(request, f"{found.name} ({found.request_id}): {exc}", messages.WARNING)
+            else:
+                changed += 1
+        if changed:
+            self.message_user(request, f"{changed} request{'s' if changed != 1 else ''} {done}.")
+
+    def has_change_permission(self, request: HttpRequest, obj: ProcessingRequest | None = None) -> bool:
+        # Django offers actions only to those who may change; the fields stay read-only (below).
+        return bool(request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ProcessingRequest | None = None) -> list[str]:
+        return [field.name for field in ProcessingRequest._meta.fields]
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        nothing_to_save = {"show_save": False, "show_save_and_continue": False}
+        return super().changeform_view(
+            request, object_id, form_url, {**(extra_context or {}), **nothing_to_save}
+        )
 
     @admin.display(description="images")
     def images(self, request: ProcessingRequest) -> str:
