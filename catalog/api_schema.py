@@ -20,7 +20,10 @@ else:
 
 
 class UploadForm(_Serializer):
-    file = serializers.FileField(help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8).")
+    file = serializers.FileField(
+        help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8; commas, semicolons or tabs); "
+        "other columns are kept."
+    )
     scale = serializers.FloatField(required=False, default=0.5, help_text="0 < scale <= 1")
     quality = serializers.IntegerField(required=False, default=50, min_value=1, max_value=100)
     output_format = serializers.ChoiceField(choices=OutputFormat.values, required=False, default="original")

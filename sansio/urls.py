@@ -121,11 +121,6 @@ def read_url(url: str, max_length: int = 2_048) -> tuple[str | None, str | None]
     return f"{scheme}://{authority}{path.replace(' ', '%20')}", None
 
 
-def url_problem(url: str, max_length: int = 2_048) -> str | None:
-    """Why ``url`` (already stripped) is not an acceptable image URL, or None."""
-    return read_url(url, max_length)[1]
-
-
 # What is wrong with a URL, said after the URL: "'https://…' contains a backslash: use '/'".
 
 
