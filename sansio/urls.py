@@ -128,7 +128,7 @@ def _char_problem(url: str) -> str | None:
     match = _URL_ASCII_BAD.search(url)
     ch = match.group() if match else ""
     if not ch and not url.isascii():
-        ch = next((c for c in url if c.isspace() or unicodedata.category(c) in _INVISIBLE), "")
+        ch = next((c for c in url if c != " " and (c.isspace() or unicodedata.category(c) in _INVISIBLE)), "")
     if not ch:
         return None
     if ch == "\\":
