@@ -35,7 +35,10 @@ class OptionalUrl(serializers.URLField):
 
 
 class UploadForm(_Serializer):
-    file = CsvFile(help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8).")
+    file = CsvFile(
+        help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8; commas, semicolons or tabs); "
+        "other columns are kept."
+    )
     scale = serializers.FloatField(required=False, default=0.5, help_text="0 < scale <= 1")
     quality = serializers.CharField(
         required=False,

@@ -121,11 +121,6 @@ def read_url(url: str, max_length: int = 2_048) -> tuple[str | None, str | None]
     return f"{scheme}://{authority}{path.replace(' ', '%20')}", None
 
 
-def url_problem(url: str, max_length: int = 2_048) -> str | None:
-    """Why ``url`` (already stripped) is not an acceptable image URL, or None."""
-    return read_url(url, max_length)[1]
-
-
 # What is wrong with a URL, said after the URL: "'https://…' contains a backslash: use '/'".
 
 
@@ -133,7 +128,7 @@ def _char_problem(url: str) -> str | None:
     match = _URL_ASCII_BAD.search(url)
     ch = match.group() if match else ""
     if not ch and not url.isascii():
-        ch = next((c for c in url if c.isspace() or unicodedata.category(c) in _INVISIBLE), "")
+        ch = next((c for c in url if c != " " and (c.isspace() or unicodedata.category(c) in _INVISIBLE)), "")
     if not ch:
         return None
     if ch == "\\":

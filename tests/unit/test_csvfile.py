@@ -1027,6 +1027,31 @@ def test_memory_stays_flat_whatever_the_file_size() -> None:
     assert peak < 3_000_000, peak
 
 
+class ExportedCatalogue(GeneratedCatalogue):
+    """As Excel exports in a semicolon locale: a BOM, URLs on lines of their own, other columns."""
+
+    @staticmethod
+    def _make(rows: int, path: str) -> Iterator[bytes]:
+        yield codecs.BOM_UTF8 + b"S. No.;Product Name;Brand;Input Image Urls;Notes\r\n"
+        for n in range(1, rows + 1):
+            yield f'{n}.;Product {n};Acme;"{A}?{path}={n}\n{B}?{path}={n}";{path}\r\n'.encode()
+
+
+def test_memory_stays_flat_with_other_columns_and_url_lists() -> None:
+    stream = ExportedCatalogue(10_000, path_length=1_000)
+    tracemalloc.start()
+    try:
+        reader = CatalogueReader(stream)  # type: ignore[arg-type]
+        count = sum(1 for row in reader if row.kept)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reader.problems == []
+    assert count == 10_000
+    assert stream.size > 30_000_000
+    assert peak < 3_000_000, peak
+
+
 # -- the result CSV ------------------------------------------------------------------------------
 
 
