@@ -34,6 +34,17 @@ class OptionalUrl(serializers.URLField):
     pass
 
 
+# The same for the optional numbers: Swagger UI would fill in 0, which the upload refuses.
+@extend_schema_field({"type": "number", "example": ""})
+class OptionalNumber(serializers.FloatField):
+    pass
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "example": ""})
+class OptionalWholeNumber(serializers.IntegerField):
+    pass
+
+
 class UploadForm(_Serializer):
     file = CsvFile(
         help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8; commas, semicolons or tabs); "
@@ -45,10 +56,10 @@ class UploadForm(_Serializer):
         default="50",
         help_text="1-100, or auto: per image, the lowest reaching quality_target",
     )
-    quality_target = serializers.FloatField(
+    quality_target = OptionalNumber(
         required=False, help_text="MS-SSIM (MAD pooling) target of quality=auto, 0.5-0.9999; default 0.992"
     )
-    max_bytes = serializers.IntegerField(
+    max_bytes = OptionalWholeNumber(
         required=False, min_value=1, help_text="Byte budget per output image: the highest quality that fits"
     )
     output_format = serializers.ChoiceField(

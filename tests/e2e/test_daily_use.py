@@ -262,7 +262,7 @@ def test_option_errors_beside_their_field(
         assert answer.value.status == 400
         quality = page.get_by_label("Quality")
         expect(quality).to_have_attribute("aria-invalid", "true")
-        expect(page.locator("#quality-error")).to_contain_text("greater than or equal to 1")
+        expect(page.locator("#quality-error")).to_contain_text("a whole number from 1 to 100, or auto")
         expect(page.locator("table.problems")).to_have_count(0)
         # The same word for the option everywhere: the form's, the request page's.
         expect(page.get_by_label("Output format").locator("option:checked")).to_have_text("Same as the input")

@@ -64,7 +64,10 @@ class Command(submit.Command):
                 "force": True,
                 "no_wait": False,
                 "verbosity": options["verbosity"],
-                **dict.fromkeys(("scale", "quality", "output_format", "webhook_url")),
+                **dict.fromkeys(
+                    ("scale", "quality", "quality_target", "max_bytes", "output_format", "webhook_url")
+                ),
+                **dict.fromkeys(("retry", "cancel")),
             }
         )
         if code not in (submit.EXIT_OK, submit.EXIT_FAILURES) or not self._accepted:

@@ -20,6 +20,7 @@ from catalog.models import OutputFormat
 from catalog.progress import ProgressReport, clock
 from sansio.sizes import human_size
 
+MANAGE_PY = Path(__file__).resolve().parents[3] / "manage.py"  # the one that runs this command
 EXIT_OK, EXIT_ERROR, EXIT_REFUSED, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES = """\
 exit codes:
@@ -267,7 +268,7 @@ def _arguments_problem(
 
 def _follow_command(request_id: str, output: Path, server: str | None) -> str:
     """A command that works when pasted: this very Python (the venv's) and manage.py, by their paths."""
-    python, manage = (pasteable_path(Path(p)) for p in (sys.executable, settings.BASE_DIR / "manage.py"))
+    python, manage = (pasteable_path(Path(p)) for p in (sys.executable, MANAGE_PY))
     words = [python, manage, "submit", "--request-id", request_id, "--output", str(output)]
     prefix = "APP_ENV=development " if os.environ.get("APP_ENV") == "development" else ""
     return prefix + shlex.join(words + (["--server", server] if server else []))
