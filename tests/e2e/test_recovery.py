@@ -123,7 +123,8 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
         prefix = uuid.uuid4().hex
         light = [image_server.add(f"{prefix}/light{n}.jpg", photo((64, 48), "JPEG")) for n in range(2)]
         heavy_body = heavy_png()
-        heavy = [image_server.add(f"{prefix}/heavy{n}.png", heavy_body) for n in range(10)]
+        # A little later than the light ones, so those surely take the one transform slot first.
+        heavy = [image_server.add(f"{prefix}/heavy{n}.png", heavy_body, delay=0.3) for n in range(10)]
         code, accepted = stack.upload(csv_of(light + heavy))  # one batch, the light images first
         assert code == 202, accepted
         status = stack.wait_complete(accepted["request_id"], timeout=240)
