@@ -104,7 +104,13 @@ def watch_pool(node: str, pool: Any) -> threading.Thread:
     return thread
 
 
+_watching: list[threading.Thread] = []
+
+
 def on_ready(consumer: Any) -> None:
+    """At start-up, and again each time the consumer is back after losing the broker (whose
+    messages may be lost with it: what was sent and not claimed is sent again)."""
     node = consumer.hostname
     recover_at_start(node)
-    watch_pool(node, consumer.pool)
+    if not _watching:
+        _watching.append(watch_pool(node, consumer.pool))

@@ -95,11 +95,11 @@ def test_after_a_power_cut_the_images_in_flight_are_queued_again_at_start_up(
     assert "held by an earlier run of worker1@" in stack.log_path("worker1").read_text()
 
 
-def heavy_png(seed: int) -> bytes:
-    """Noise in a large PNG: most of a second to decode, scale and encode again on one core."""
-    noise = Image.effect_noise((3000, 2000), 60 + seed).convert("RGB")
+def heavy_png() -> bytes:
+    """A 36-megapixel gradient: small to download, most of a second to decode, scale and encode again."""
+    gradient = Image.linear_gradient("L").resize((6000, 6000)).convert("RGB")
     buf = io.BytesIO()
-    noise.save(buf, "PNG", compress_level=1)
+    gradient.save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -110,8 +110,8 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
         **NO_LEASE_EXPIRY,
         "CELERY_TASK_SOFT_TIME_LIMIT": "2",
         "FETCH_TOTAL_TIMEOUT": "1.5",  # the settings refuse a limit shorter than a batch's downloads
-        "IMAGE_BATCH_SIZE": "8",
-        "IMAGE_DOWNLOADS": "8",
+        "IMAGE_BATCH_SIZE": "16",
+        "IMAGE_DOWNLOADS": "16",
         "IMAGE_TRANSFORMS": "1",  # one at a time: the heavy ones take seconds together
         "IMAGE_MAX_ATTEMPTS": "3",
     }
@@ -122,7 +122,9 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
         stack.start_web()
         prefix = uuid.uuid4().hex
         light = [image_server.add(f"{prefix}/light{n}.jpg", photo((64, 48), "JPEG")) for n in range(2)]
-        heavy = [image_server.add(f"{prefix}/heavy{n}.png", heavy_png(n)) for n in range(5)]
+        heavy_body = heavy_png()
+        # A little later than the light ones, so those surely take the one transform slot first.
+        heavy = [image_server.add(f"{prefix}/heavy{n}.png", heavy_body, delay=0.3) for n in range(10)]
         code, accepted = stack.upload(csv_of(light + heavy))  # one batch, the light images first
         assert code == 202, accepted
         status = stack.wait_complete(accepted["request_id"], timeout=240)
@@ -130,7 +132,7 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
     finally:
         stack.stop()
 
-    assert status["progress"]["images"] == 7 and status["completed"], status
+    assert status["progress"]["images"] == 12 and status["completed"], status
     assert [s[1:] for s in states[:2]] == [("done", 1), ("done", 1)], "finished before the cut: kept"
     assert max(attempts for _, _, attempts in states[2:]) >= 2, "the rest was claimed again"
     assert "soft time limit: " in stack.log_path("worker1").read_text()
