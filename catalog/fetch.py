@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import urllib3
@@ -51,6 +52,9 @@ from urllib3.response import BaseHTTPResponse, HTTPResponse
 
 from sansio.addresses import IPAddress, IPNetwork, forbidden_reason, ip_from_host, parse_networks
 
+if TYPE_CHECKING:
+    from catalog.hostpolicy import HostPolicy
+
 logger = logging.getLogger(__name__)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -63,8 +67,11 @@ _CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 class FetchError(Exception):
     """A download that did not give an image; ``str(exc)`` is shown to the user.
 
-    ``retryable`` says whether trying again later may succeed (timeouts, 5xx, connection errors).
+    ``retryable`` says whether trying again later may succeed (timeouts, 5xx, connection errors);
+    ``retry_after``, when the host asked for a wait (catalog/hostpolicy.py), not before how many seconds.
     """
+
+    retry_after: float | None = None
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
@@ -268,9 +275,16 @@ class _Trail:
     via: str = "-"
     redirects: int = 0
     received: int = 0
+    origin: str = ""  # the host policy's key of the host talked to last
+    slot: contextlib.ExitStack | None = None  # its connection slot, while held
 
     def __post_init__(self) -> None:
         self.host = self.first_host = _host_for_log(self.url)
+
+    def leave(self) -> None:
+        if self.slot is not None:
+            self.slot.close()
+            self.slot = None
 
 
 def _host_for_log(url: str) -> str:
@@ -338,8 +352,13 @@ class Fetcher:
         ca_certs: str | None = None,
         pool_size: int = 8,
         max_pools: int = 64,
+        hosts: HostPolicy | None = None,
+        dns_ttl: float = 0.0,
     ) -> None:
         self.limits = limits
+        self.hosts = hosts  # breaker, connection cap and Retry-After per host; None: no policy
+        self._dns_ttl = dns_ttl  # how long a lookup's answer is reused (it is checked at every use)
+        self._dns_cache: dict[tuple[str, int], tuple[float, tuple[IPAddress, ...]]] = {}
         self.allowed_private_networks = allowed_private_networks
         self._allowed: tuple[IPNetwork, ...] = parse_networks(allowed_private_networks)
         self._pools = urllib3.PoolManager(
@@ -391,8 +410,12 @@ class Fetcher:
             total_timeout=total_timeout,
         )
 
-    def fetch_image(self, url: str, *, etag: str = "", last_modified: str = "") -> Response:
+    def fetch_image(
+        self, url: str, *, etag: str = "", last_modified: str = "", total_timeout: float | None = None
+    ) -> Response:
         """GET an image, following redirects; FetchError unless it answers 200 with an image-like type.
+
+        ``total_timeout`` shortens the deadline (what is left of an image's budget over its attempts).
 
         Given the ``ETag`` or ``Last-Modified`` the URL sent last time, the request is conditional
         (``If-None-Match``, ``If-Modified-Since``; the host judges by the first if both) and a ``304``
@@ -404,7 +427,9 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         accept = self._check_image_or_unchanged if etag or last_modified else self._check_image
-        return self._exchange("GET", url, body=None, headers=headers, follow=True, accept=accept)
+        return self._exchange(
+            "GET", url, body=None, headers=headers, follow=True, accept=accept, total_timeout=total_timeout
+        )
 
     def close(self) -> None:
         self._pools.clear()
@@ -442,8 +467,11 @@ class Fetcher:
             return response
         except FetchError as exc:
             outcome = str(exc)
+            if self.hosts is not None and exc.retry_after is None and trail.origin:
+                exc.retry_after = self.hosts.retry_after(trail.origin)
             raise
         finally:
+            trail.leave()
             deadline.finish()
             logger.info(
                 "fetch %s %s via %s: %s, %d bytes, %d ms, %d redirects",
@@ -462,6 +490,7 @@ class Fetcher:
         previous: _Target | None = None
         while True:
             trail.host = target.host
+            self._enter_host(target, deadline, trail)
             try:
                 resp, ip = self._send(method, target, body, send_headers, deadline)
             except _Refused as exc:
@@ -469,6 +498,10 @@ class Fetcher:
                     raise
                 raise _Refused(str(exc), redirect_from=previous) from None
             trail.via = str(ip)
+            if self.hosts is not None:
+                self.hosts.answered(
+                    trail.origin, target.host_header, resp.status, resp.headers.get("Retry-After")
+                )
             location = resp.headers.get("Location")
             if not (call.follow and resp.status in _REDIRECTS and location):
                 break
@@ -491,6 +524,17 @@ class Fetcher:
         trail.received = len(data)
         self._release(resp, deadline)
         return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url)
+
+    def _enter_host(self, target: _Target, deadline: _Deadline, trail: _Trail) -> None:
+        """Before each hop: the host policy's breaker and Retry-After, then one of its connection slots
+        (the previous hop's is given back first: a redirect loop on one host needs only one)."""
+        if self.hosts is None:
+            return
+        trail.leave()
+        trail.origin = origin = _origin(target)
+        slot = contextlib.ExitStack()
+        slot.enter_context(self.hosts.admitted(origin, target.host_header, deadline.remaining))
+        trail.slot = slot
 
     def _check_image_or_unchanged(self, resp: BaseHTTPResponse, target: _Target) -> None:
         if resp.status != 304:
@@ -525,8 +569,8 @@ class Fetcher:
                 shown = target.host if plain else f"{target.host} means {literal}, which"
                 raise _Refused(f"{shown} is {reason}")
             return (literal,)
-        addresses = self._resolve(target, deadline)
-        for ip in addresses:
+        addresses = self._resolve_cached(target, deadline)
+        for ip in addresses:  # checked at every use, cached or not
             reason = forbidden_reason(ip, self._allowed)
             if reason is not None:
                 raise _Refused(f"{target.host} resolves to {ip}, {reason}")
@@ -537,6 +581,22 @@ class Fetcher:
             if self._resolver_pool is None:
                 self._resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fetch-dns")
             return self._resolver_pool
+
+    def _resolve_cached(self, target: _Target, deadline: _Deadline) -> tuple[IPAddress, ...]:
+        """The lookup's answer, reused for ``dns_ttl`` seconds (getaddrinfo does not give the record's
+        TTL, so a short fixed one stands in); failures are never cached."""
+        if self._dns_ttl <= 0:
+            return self._resolve(target, deadline)
+        key = (target.host, target.port)
+        now = time.monotonic()
+        cached = self._dns_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        addresses = self._resolve(target, deadline)
+        if len(self._dns_cache) > 4096:  # many hosts: start again rather than grow without end
+            self._dns_cache.clear()
+        self._dns_cache[key] = (now + self._dns_ttl, addresses)
+        return addresses
 
     def _resolve(self, target: _Target, deadline: _Deadline) -> tuple[IPAddress, ...]:
         wait = max(0.0, min(self.limits.connect_timeout, deadline.remaining()))
@@ -627,9 +687,21 @@ class Fetcher:
                 release_conn=False,
             )
         except HTTPError as exc:
+            self._note_no_answer(exc, target, deadline)
             raise self._translate(exc, target, deadline) from None
         finally:
             _current.deadline = None
+
+    def _note_no_answer(self, exc: HTTPError, target: _Target, deadline: _Deadline) -> None:
+        """Tell the host policy of a connection that timed out or was refused before any answer."""
+        if self.hosts is None:
+            return
+        timeout = deadline.passed() or isinstance(exc, (ConnectTimeoutError, ReadTimeoutError))
+        refused = isinstance(exc, NewConnectionError)  # a subclass of ConnectTimeoutError in urllib3 2
+        if refused and not deadline.passed():
+            self.hosts.failed(_origin(target), target.host_header, timeout=False)
+        elif timeout:
+            self.hosts.failed(_origin(target), target.host_header, timeout=True)
 
     def _read_body(self, resp: BaseHTTPResponse, target: _Target, deadline: _Deadline) -> bytes:
         limit = self.limits.max_bytes
@@ -725,6 +797,10 @@ class Fetcher:
         resp.release_conn()
 
 
+def _origin(target: _Target) -> str:
+    return f"{target.scheme}://{target.host}:{target.port}"
+
+
 def fetcher_from_settings() -> Fetcher:
     limits = FetchLimits(
         connect_timeout=settings.FETCH_CONNECT_TIMEOUT,
@@ -735,4 +811,13 @@ def fetcher_from_settings() -> Fetcher:
     )
     # Enough pooled connections per host for a batch's threads, so none is opened only to be dropped.
     pool_size = max(8, int(getattr(settings, "IMAGE_DOWNLOADS", 8)))
-    return Fetcher(limits, tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS), pool_size=pool_size)
+    # Imported here: hostpolicy's errors are FetchErrors, so it imports this module.
+    from catalog.hostpolicy import host_policy_from_settings  # noqa: PLC0415
+
+    return Fetcher(
+        limits,
+        tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS),
+        pool_size=pool_size,
+        hosts=host_policy_from_settings(),
+        dns_ttl=settings.FETCH_DNS_TTL,
+    )

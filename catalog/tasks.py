@@ -108,8 +108,10 @@ def process_images(image_ids: list[int]) -> None:
         ]
         failed = [(c, str(error)) for c, error in errors if not error.retryable]
         retry = [(c, str(error)) for c, error in errors if error.retryable]
+        asked = {c.image.pk: error.retry_after or 0.0 for c, error in errors}  # a host's Retry-After
         for claimed in services.settle(done, failed, retry):
-            process_images.apply_async(([claimed.image.pk],), countdown=_backoff_seconds(claimed.attempt))
+            countdown = max(_backoff_seconds(claimed.attempt), asked[claimed.image.pk])
+            process_images.apply_async(([claimed.image.pk],), countdown=countdown)
 
 
 @shared_task(

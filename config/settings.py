@@ -171,6 +171,14 @@ FETCH_READ_TIMEOUT = env_float("FETCH_READ_TIMEOUT", 10.0)
 FETCH_TOTAL_TIMEOUT = env_float("FETCH_TOTAL_TIMEOUT", 30.0)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 25 * 1024 * 1024, minimum=1)
 FETCH_MAX_REDIRECTS = env_int("FETCH_MAX_REDIRECTS", 5)
+# Per image host, shared by the worker processes of a machine (catalog/hostpolicy.py): connections at
+# once; a breaker that opens after that many timeouts or refused connections in a row and lets one
+# probe through after that long; the longest Retry-After honoured; how long a DNS answer is reused.
+FETCH_HOST_CONNECTIONS = env_int("FETCH_HOST_CONNECTIONS", 16, minimum=1)
+FETCH_HOST_BREAKER_AFTER = env_int("FETCH_HOST_BREAKER_AFTER", 5, minimum=1)
+FETCH_HOST_BREAKER_SECONDS = env_float("FETCH_HOST_BREAKER_SECONDS", 30.0)
+FETCH_RETRY_AFTER_MAX = env_float("FETCH_RETRY_AFTER_MAX", 3600.0)
+FETCH_DNS_TTL = env_float("FETCH_DNS_TTL", 30.0)
 
 
 def _networks(name: str) -> tuple[str, ...]:
@@ -189,6 +197,14 @@ FETCH_ALLOWED_PRIVATE_NETWORKS = _networks("FETCH_ALLOWED_PRIVATE_NETWORKS")
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
 IMAGE_MAX_FRAMES = env_int("IMAGE_MAX_FRAMES", 200, minimum=1)
 IMAGE_MAX_ATTEMPTS = env_int("IMAGE_MAX_ATTEMPTS", 5, minimum=1)
+# The most time an image's downloads may take over all its attempts: each attempt gets what is left
+# (at most FETCH_TOTAL_TIMEOUT), and an image with nothing left fails.
+IMAGE_TOTAL_BUDGET = env_float("IMAGE_TOTAL_BUDGET", 60.0)
+if IMAGE_TOTAL_BUDGET < FETCH_CONNECT_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"IMAGE_TOTAL_BUDGET={IMAGE_TOTAL_BUDGET:g} is shorter than "
+        f"FETCH_CONNECT_TIMEOUT={FETCH_CONNECT_TIMEOUT:g}: no download could even connect"
+    )
 # What transparent pixels become in a JPEG output (which has no alpha): "#rrggbb".
 _background = env_str("IMAGE_BACKGROUND", "#ffffff")
 if not re.fullmatch(r"#[0-9a-fA-F]{6}", _background):

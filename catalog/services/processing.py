@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter, defaultdict
 from contextlib import AbstractContextManager
@@ -59,11 +60,13 @@ def claim_images(image_ids: list[int]) -> list[ClaimedImage]:
 
 
 class ImageFailed(Exception):
-    """Processing did not give an output; ``retryable`` says whether another attempt may."""
+    """Processing did not give an output; ``retryable`` says whether another attempt may, and
+    ``retry_after`` not before how many seconds (the host asked for a wait)."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,18 @@ def produce_output(
     transforms on the cores, and more transforms than cores only thrash the caches.
     """
     image, request = claimed.image, claimed.image.request
+    spent = image.download_seconds  # by earlier attempts: this one gets what is left of the budget
+    left = settings.IMAGE_TOTAL_BUDGET - spent
+    started = time.monotonic()
     try:
         with metrics.DOWNLOAD_SECONDS.time():
-            response = fetcher.fetch_image(image.input_url)
+            response = fetcher.fetch_image(
+                image.input_url, total_timeout=max(0.001, min(settings.FETCH_TOTAL_TIMEOUT, left))
+            )
     except FetchError as exc:
-        raise ImageFailed(str(exc), retryable=exc.retryable) from exc
+        raise ImageFailed(str(exc), retryable=exc.retryable, retry_after=exc.retry_after) from exc
+    finally:
+        image.download_seconds = spent + (time.monotonic() - started)  # settle keeps it for a retry
     options = TransformOptions(
         scale=request.scale,
         quality=request.quality,
@@ -154,17 +164,32 @@ def settle(
     released: list[ClaimedImage] = []
     with transaction.atomic():
         for claimed, message in retry:
-            if claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
+            if _out_of_budget(claimed):
+                spent = claimed.image.download_seconds
+                error = f"{message} (gave up after {claimed.attempt} attempts, {spent:.0f} s of downloads)"
+                gave_up = {"status": ImageStatus.FAILED, "error": error[:2000]}
+                outcomes.append((claimed, gave_up, "images_failed"))
+            elif claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
                 error = f"{message} (gave up after {claimed.attempt} attempts)"
                 gave_up = {"status": ImageStatus.FAILED, "error": error[:2000]}
                 outcomes.append((claimed, gave_up, "images_failed"))
             elif _holding(claimed).update(
-                status=ImageStatus.QUEUED, error=message[:2000], lease_expires_at=None, enqueued_at=batch.now
+                status=ImageStatus.QUEUED,
+                error=message[:2000],
+                lease_expires_at=None,
+                enqueued_at=batch.now,
+                download_seconds=claimed.image.download_seconds,
             ):
                 released.append(claimed)
         batch.settle(outcomes)
         batch.write_counters()
     return released
+
+
+def _out_of_budget(claimed: ClaimedImage) -> bool:
+    """Another attempt would have too little of IMAGE_TOTAL_BUDGET left to connect and be answered."""
+    left = settings.IMAGE_TOTAL_BUDGET - claimed.image.download_seconds
+    return left < settings.FETCH_CONNECT_TIMEOUT
 
 
 _HELD_BY = ("id", "status", "claim_token")  # a claim holds its image while all three still match
