@@ -129,62 +129,70 @@ class HostPolicy:
     def admitted(self, key: str, shown: str, remaining: Callable[[], float]) -> Iterator[None]:
         """Hold one of the host's connection slots; HostUnavailable or HostThrottled instead when the
         host must not be contacted now, FetchError (retryable) if no slot freed before the deadline."""
-        self.check(key, shown)
-        fd = self._slot(key, shown, remaining)
+        probe = self.check(key, shown)
+        pause = _POLL_FIRST
+        while (fd := self._free_slot(key)) is None:
+            left = remaining()
+            if left <= 0:
+                raise FetchError(
+                    f"{shown} had no free connection of its {self.limits.connections} before the deadline",
+                    retryable=True,
+                )
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, _POLL_MAX)
+            # The breaker may have opened, or a Retry-After come, while this one waited.
+            probe = probe or self.check(key, shown)
         try:
+            if not probe:
+                self.check(key, shown)  # the slot's last holder may have timed out or been told to wait
             yield
         finally:
             os.close(fd)  # closing releases the flock
 
-    def check(self, key: str, shown: str) -> None:
-        """HostUnavailable while the breaker is open, HostThrottled while Retry-After runs; else nothing.
+    def check(self, key: str, shown: str) -> bool:
+        """HostUnavailable while the breaker is open, HostThrottled while Retry-After runs; else whether
+        this caller is the breaker's probe.
 
         The first caller after an open breaker's wait becomes its probe (the wait starts again for the
         others, so one image at a time finds out whether the host is back).
         """
         state = self._read(key)
         if state.clean:
-            return
+            return False
         now = time.time()
         if state.not_before > now:
             wait = state.not_before - now
             raise HostThrottled(f"{shown} asked us to wait {_seconds(wait)} (Retry-After)", wait)
         if state.streak < self.limits.breaker_after:
-            return
+            return False
         if state.open_until > now:
             raise HostUnavailable(f"{shown} is not answering: {state.why()}")
         with self._locked(key):
             state = self._read(key)
             now = time.time()
-            if state.streak >= self.limits.breaker_after and state.open_until > now:
+            if state.streak < self.limits.breaker_after:
+                return False
+            if state.open_until > now:
                 raise HostUnavailable(f"{shown} is not answering: {state.why()}")
-            if state.streak >= self.limits.breaker_after:
-                state.open_until = now + self.limits.breaker_seconds
-                self._write(key, state)
-                logger.info("host %s: probing after %s", shown, state.why())
+            state.open_until = now + self.limits.breaker_seconds
+            self._write(key, state)
+        logger.info("host %s: probing after %s", shown, state.why())
+        return True
 
-    def _slot(self, key: str, shown: str, remaining: Callable[[], float]) -> int:
+    def _free_slot(self, key: str) -> int | None:
+        """A descriptor holding one of the host's slot locks, or None if all are taken."""
         base = self.directory / _file_name(key)
         cap = self.limits.connections
-        pause = _POLL_FIRST
-        while True:
-            first = random.randrange(cap)  # noqa: S311 - spreads the tries, not security
-            for n in range(cap):
-                fd = os.open(f"{base}.slot{(first + n) % cap}", os.O_CREAT | os.O_RDWR, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue
-                return fd
-            left = remaining()
-            if left <= 0:
-                raise FetchError(
-                    f"{shown} had no free connection of its {cap} before the deadline", retryable=True
-                )
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, _POLL_MAX)
-            self.check(key, shown)  # the breaker may have opened, or Retry-After come, meanwhile
+        first = random.randrange(cap)  # noqa: S311 - spreads the tries, not security
+        for n in range(cap):
+            fd = os.open(f"{base}.slot{(first + n) % cap}", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return fd
+        return None
 
     # --- after a connection -------------------------------------------------------------------------
 

@@ -20,48 +20,12 @@ import pytest
 from catalog.fetch import Fetcher, FetchError, FetchLimits
 from catalog.hostpolicy import HostLimits, HostPolicy, HostThrottled, HostUnavailable, retry_after_seconds
 from sansio import addresses
+from tests.support.hostile import Wedged, closed_port
 from tests.test_fetch import ALLOW_LOCAL, PNG, FakeDNS, Origin, Request, fake_dns, head_then, respond
 
 __all__ = ["fake_dns"]  # the fixture, used below by name
 
 FAST = {"connect_timeout": 0.5, "read_timeout": 0.3, "total_timeout": 3.0}
-
-
-class Wedged:
-    """Accepts every connection and never answers: holds each one open, counting them."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    @property
-    def accepted(self) -> int:
-        return len(self.held)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-
-def closed_port() -> int:
-    """A port nothing listens on: connections to it are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -107,7 +71,7 @@ def test_a_wedged_host_opens_its_breaker_and_its_other_images_fail_fast(
     wedged: Wedged, origin: Origin, make_fetcher: Callable[..., Fetcher]
 ) -> None:
     fetcher = make_fetcher()
-    results = [outcome(fetcher, wedged.url(f"/{n}.jpg")) for n in range(10)]
+    results = [outcome(fetcher, wedged.url(f"{n}.jpg")) for n in range(10)]
 
     timeouts, fast = results[:3], results[3:]
     assert all(isinstance(r, FetchError) and r.retryable and "sent nothing" in str(r) for r in timeouts)
@@ -247,7 +211,7 @@ def test_the_breaker_is_shared_by_the_processes_of_a_machine(
     process.join(30)
     assert process.exitcode == 0
     fetcher = make_fetcher(HostLimits(breaker_after=2))
-    result = outcome(fetcher, wedged.url("/a.png"))
+    result = outcome(fetcher, wedged.url("a.png"))
     assert isinstance(result, HostUnavailable), result
     assert str(result).endswith("is not answering: 2 timeouts in a row")
     assert wedged.accepted == 0
