@@ -518,6 +518,11 @@ class Fetcher:
             if accept is not None:
                 accept(resp, target)
             data = b"" if resp.status == 304 else self._read_body(resp, target, deadline)  # 304: no body
+        except FetchError as exc:
+            self._discard(resp, deadline)
+            if deadline.passed():  # the host answered, but its body outlasted the deadline: it would again
+                exc.retryable = False
+            raise
         except BaseException:
             self._discard(resp, deadline)
             raise
@@ -674,7 +679,7 @@ class Fetcher:
         )
         _current.deadline = deadline
         try:
-            return pool.urlopen(
+            resp = pool.urlopen(
                 method,
                 target.request_uri,
                 body=body,
@@ -691,8 +696,13 @@ class Fetcher:
             raise self._translate(exc, target, deadline) from None
         finally:
             _current.deadline = None
+        if deadline.passed():  # the watchdog cut the head short, and http.client took that for its end
+            self._discard(resp, deadline)
+            self._note_no_answer(None, target, deadline)
+            raise _too_slow(target, deadline)
+        return resp
 
-    def _note_no_answer(self, exc: HTTPError, target: _Target, deadline: _Deadline) -> None:
+    def _note_no_answer(self, exc: HTTPError | None, target: _Target, deadline: _Deadline) -> None:
         """Tell the host policy of a connection that timed out or was refused before any answer."""
         if self.hosts is None:
             return

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -46,11 +47,19 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Answering:
-    """An HTTP/1.1 server whose every answer comes from ``answer(path)``: (status, headers, body, drip),
-    ``drip`` being seconds between the body's bytes (0: all at once). Records when each request came."""
+@dataclass
+class Answer:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    drip: float = 0.0  # seconds between the body's bytes (0: all at once)
+    drip_head: bool = False  # the status line and headers dripped too
 
-    def __init__(self, answer: Callable[[str], tuple[int, dict[str, str], bytes, float]]) -> None:
+
+class Answering:
+    """An HTTP/1.1 server whose every answer comes from ``answer(path)``. Records each request."""
+
+    def __init__(self, answer: Callable[[str], Answer]) -> None:
         self.requests: list[tuple[float, str]] = []  # (time.monotonic(), path)
         self.connections = 0
         state = self
@@ -65,18 +74,20 @@ class Answering:
 
             def do_GET(self) -> None:
                 state.requests.append((time.monotonic(), self.path))
-                status, headers, body, drip = answer(self.path)
-                self.send_response(status)
-                for name, value in {"Content-Length": str(len(body)), **headers}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                if not drip:
-                    self.wfile.write(body)
+                answer_ = answer(self.path)
+                lines = [f"HTTP/1.1 {answer_.status} Whatever", f"Content-Length: {len(answer_.body)}"]
+                lines += [f"{name}: {value}" for name, value in answer_.headers.items()]
+                head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+                if not answer_.drip:
+                    self.wfile.write(head + answer_.body)
                     return
-                for i in range(len(body)):
-                    time.sleep(drip)
-                    self.wfile.write(body[i : i + 1])
-                    self.wfile.flush()
+                if not answer_.drip_head:
+                    self.wfile.write(head)
+                for data in ([head] if answer_.drip_head else []) + [answer_.body]:
+                    for i in range(len(data)):
+                        time.sleep(answer_.drip)
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
