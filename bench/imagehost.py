@@ -6,13 +6,17 @@ real host's would be: `python -m http.server` answers HTTP/1.0 (a new connection
 service's connection reuse is never exercised) and copies each file through Python, which together
 took 0.9-1.0 ms of CPU per 1.2 MB image here, against 0.6 for HTTP/1.1 alone and 0.34 with sendfile.
 
-`python -m bench.imagehost PORT DIRECTORY`
+A far host is simulated per connection: ``--ttfb`` seconds before each answer (an origin across an
+ocean, not a CDN edge), and ``--bandwidth`` bytes per second for each body (0: as fast as loopback).
+
+`python -m bench.imagehost PORT DIRECTORY [--ttfb SECONDS] [--bandwidth BYTES_PER_SECOND]`
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
-import sys
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,9 +26,25 @@ class Handler(SimpleHTTPRequestHandler):
     # TCP_NODELAY, as nginx sets on kept-alive connections: with Nagle, a body's last partial segment
     # could wait for the client's delayed ACK, which a one-at-a-time loop pays on every image.
     disable_nagle_algorithm = True
+    ttfb = 0.0  # seconds before each answer
+    bandwidth = 0  # bytes per second for each body; 0: unlimited
+
+    def send_head(self) -> Any:
+        if self.ttfb:
+            time.sleep(self.ttfb)
+        return super().send_head()
 
     def copyfile(self, source: Any, outputfile: Any) -> None:  # the headers went out unbuffered
-        self.connection.sendfile(source)  # `source` is the open file send_head() found
+        if not self.bandwidth:
+            self.connection.sendfile(source)  # `source` is the open file send_head() found
+            return
+        started, sent = time.monotonic(), 0
+        while chunk := source.read(max(1, self.bandwidth // 20)):  # 20 paced writes a second
+            self.connection.sendall(chunk)
+            sent += len(chunk)
+            ahead = started + sent / self.bandwidth - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -37,8 +57,14 @@ class Server(ThreadingHTTPServer):
 
 
 def main() -> None:
-    port, directory = int(sys.argv[1]), sys.argv[2]
-    server = Server(("127.0.0.1", port), functools.partial(Handler, directory=directory))
+    parser = argparse.ArgumentParser(prog="python -m bench.imagehost")
+    parser.add_argument("port", type=int)
+    parser.add_argument("directory")
+    parser.add_argument("--ttfb", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--bandwidth", type=int, default=0, help="bytes/s per body (0: unlimited)")
+    args = parser.parse_args()
+    handler = type("FarHandler", (Handler,), {"ttfb": args.ttfb, "bandwidth": args.bandwidth})
+    server = Server(("127.0.0.1", args.port), functools.partial(handler, directory=args.directory))
     server.daemon_threads = True
     server.serve_forever()
 

@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -39,11 +38,12 @@ from pathlib import Path
 from django.conf import settings
 
 from catalog.fetch import FetchError
+from catalog.machineslots import MachineSlots
 
 logger = logging.getLogger(__name__)
 
 _THROTTLING = frozenset({429, 503})
-_POLL_FIRST, _POLL_MAX = 0.005, 0.05  # waiting for a connection slot: first and longest pause
+_POLL_MAX = 0.05  # waiting for a connection slot: the longest pause
 
 
 class HostUnavailable(FetchError):
@@ -130,18 +130,19 @@ class HostPolicy:
         """Hold one of the host's connection slots; HostUnavailable or HostThrottled instead when the
         host must not be contacted now, FetchError (retryable) if no slot freed before the deadline."""
         probe = self.check(key, shown)
-        pause = _POLL_FIRST
-        while (fd := self._free_slot(key)) is None:
-            left = remaining()
-            if left <= 0:
+        slots = MachineSlots(self.directory, _file_name(key), self.limits.connections, pause_max=_POLL_MAX)
+
+        def still_waiting() -> None:
+            nonlocal probe
+            if remaining() <= 0:
                 raise FetchError(
                     f"{shown} had no free connection of its {self.limits.connections} before the deadline",
                     retryable=True,
                 )
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, _POLL_MAX)
             # The breaker may have opened, or a Retry-After come, while this one waited.
             probe = probe or self.check(key, shown)
+
+        fd = slots.take(still_waiting)
         try:
             if not probe:
                 self.check(key, shown)  # the slot's last holder may have timed out or been told to wait
@@ -178,21 +179,6 @@ class HostPolicy:
             self._write(key, state)
         logger.info("host %s: probing after %s", shown, state.why())
         return True
-
-    def _free_slot(self, key: str) -> int | None:
-        """A descriptor holding one of the host's slot locks, or None if all are taken."""
-        base = self.directory / _file_name(key)
-        cap = self.limits.connections
-        first = random.randrange(cap)  # noqa: S311 - spreads the tries, not security
-        for n in range(cap):
-            fd = os.open(f"{base}.slot{(first + n) % cap}", os.O_CREAT | os.O_RDWR, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return fd
-        return None
 
     # --- after a connection -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from pathlib import Path
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -19,6 +20,7 @@ from catalog import services, webhooks
 from catalog.batching import batched
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.logcontext import request_id_context
+from catalog.machineslots import MachineSlots, ProcessThenMachine
 from catalog.models import ProcessingRequest, WebhookDelivery
 from catalog.services import lifecycle
 
@@ -38,9 +40,12 @@ def _threads() -> ThreadPoolExecutor:
 
 
 @cache
-def _transform_slots() -> threading.BoundedSemaphore:
-    """Per worker process: how many of its threads may decode and encode at once."""
-    return threading.BoundedSemaphore(settings.IMAGE_TRANSFORMS)
+def _transform_slots() -> ProcessThenMachine:
+    """How many threads of a worker process may decode and encode at once (IMAGE_TRANSFORMS), and how
+    many of a machine's processes (IMAGE_MACHINE_TRANSFORMS): more processes than cores can then wait
+    on slow hosts without more transforms than cores thrashing the caches."""
+    machine = MachineSlots(Path(settings.VAR_DIR) / "slots", "transform", settings.IMAGE_MACHINE_TRANSFORMS)
+    return ProcessThenMachine(threading.BoundedSemaphore(settings.IMAGE_TRANSFORMS), machine)
 
 
 def _backoff_seconds(attempt: int) -> float:
