@@ -50,6 +50,7 @@ from urllib3.exceptions import (
 )
 from urllib3.response import BaseHTTPResponse, HTTPResponse
 
+from catalog.downloadmemory import ByteBudget
 from sansio.addresses import IPAddress, IPNetwork, forbidden_reason, ip_from_host, parse_networks
 
 if TYPE_CHECKING:
@@ -354,8 +355,10 @@ class Fetcher:
         max_pools: int = 64,
         hosts: HostPolicy | None = None,
         dns_ttl: float = 0.0,
+        memory: ByteBudget | None = None,
     ) -> None:
         self.limits = limits
+        self.memory = memory  # image bodies held by this process; their threads give them back
         self.hosts = hosts  # breaker, connection cap and Retry-After per host; None: no policy
         self._dns_ttl = dns_ttl  # how long a lookup's answer is reused (it is checked at every use)
         self._dns_cache: dict[tuple[str, int], tuple[float, tuple[IPAddress, ...]]] = {}
@@ -517,6 +520,7 @@ class Fetcher:
         try:
             if accept is not None:
                 accept(resp, target)
+            _current.budget = self.memory if accept is not None else None  # images only, not webhooks
             data = b"" if resp.status == 304 else self._read_body(resp, target, deadline)  # 304: no body
         except FetchError as exc:
             self._discard(resp, deadline)
@@ -728,6 +732,7 @@ class Fetcher:
         )
         try:
             if announced:
+                self._hold(announced, target, deadline)
                 self._arm(target, deadline)
                 data = resp.read(announced, decode_content=False)
             else:
@@ -756,9 +761,16 @@ class Fetcher:
             if not chunk:
                 return b"".join(chunks)
             total += len(chunk)
+            self._hold(len(chunk), target, deadline)
             if total > self.limits.max_bytes:
                 raise FetchError(f"download from {target.host} exceeded {_size(self.limits.max_bytes)} limit")
             chunks.append(chunk)
+
+    def _hold(self, n: int, target: _Target, deadline: _Deadline) -> None:
+        """Reserve ``n`` bytes of an image body in the process's budget, waiting within the deadline."""
+        budget: ByteBudget | None = getattr(_current, "budget", None)
+        if budget is not None and not budget.reserve(n, deadline.remaining):
+            raise _too_slow(target, deadline)
 
     def _arm(self, target: _Target, deadline: _Deadline) -> None:
         """Before a receive: too slow once the deadline passed, else a timeout of min(read, time left)."""
@@ -830,4 +842,6 @@ def fetcher_from_settings() -> Fetcher:
         pool_size=pool_size,
         hosts=host_policy_from_settings(),
         dns_ttl=settings.FETCH_DNS_TTL,
+        # The machine's budget shared evenly by its pool processes.
+        memory=ByteBudget(max(1, settings.IMAGE_DOWNLOAD_MEMORY // settings.CELERY_WORKER_CONCURRENCY)),
     )

@@ -93,6 +93,10 @@ def _produce(claimed: services.ClaimedImage) -> Outcome:
     except Exception:
         logger.exception("unexpected error processing image %s", claimed.image.pk)
         return services.ImageFailed("internal error while processing the image", retryable=True)
+    finally:
+        memory = _fetcher().memory
+        if memory is not None:
+            memory.release_mine()  # its body is transformed and stored, or dropped
 
 
 @shared_task(name="catalog.tasks.process_images", ignore_result=True)

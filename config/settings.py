@@ -281,6 +281,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 # or settles its batch (a command line's --concurrency still wins).
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", _CORES + 1, minimum=1)
+# Bytes of downloaded images held at once by a machine's worker processes (each its share): a
+# download waits for room, so slow hosts can have many downloads in flight without memory growing.
+IMAGE_DOWNLOAD_MEMORY = env_int("IMAGE_DOWNLOAD_MEMORY", 256 * 1024 * 1024, minimum=1024 * 1024)
 # Transforms at once over all the worker processes sharing VAR_DIR (a machine): its cores.
 IMAGE_MACHINE_TRANSFORMS = env_int("IMAGE_MACHINE_TRANSFORMS", _CORES, minimum=1)
 CELERY_TASK_IGNORE_RESULT = True  # status comes from our tables, never a result backend
