@@ -88,6 +88,10 @@ class _Refused(FetchError):
         super().__init__(message, retryable=False)
 
 
+class _NoRoom(FetchError):
+    """The process holds its whole budget of image bytes (catalog/downloadmemory.py): not the host's fault."""
+
+
 class _Unreachable(FetchError):
     """Nothing was sent: the next address of the same host may be tried."""
 
@@ -524,8 +528,8 @@ class Fetcher:
             data = b"" if resp.status == 304 else self._read_body(resp, target, deadline)  # 304: no body
         except FetchError as exc:
             self._discard(resp, deadline)
-            if deadline.passed():  # the host answered, but its body outlasted the deadline: it would again
-                exc.retryable = False
+            if deadline.passed() and not isinstance(exc, _NoRoom):  # the host answered, but its body
+                exc.retryable = False  # outlasted the deadline: it would again
             raise
         except BaseException:
             self._discard(resp, deadline)
@@ -770,7 +774,7 @@ class Fetcher:
         """Reserve ``n`` bytes of an image body in the process's budget, waiting within the deadline."""
         budget: ByteBudget | None = getattr(_current, "budget", None)
         if budget is not None and not budget.reserve(n, deadline.remaining):
-            raise _too_slow(target, deadline)
+            raise _NoRoom(f"no room to hold the image from {target.host} before the deadline", retryable=True)
 
     def _arm(self, target: _Target, deadline: _Deadline) -> None:
         """Before a receive: too slow once the deadline passed, else a timeout of min(read, time left)."""
