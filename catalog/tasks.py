@@ -7,7 +7,7 @@ import logging
 import random
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from functools import cache
 from pathlib import Path
 
@@ -106,21 +106,42 @@ def process_images(image_ids: list[int]) -> None:
         return  # done already, or another worker holds them: a duplicate delivery is a no-op
     with request_id_context(claims[0].image.request.request_id):
         try:
-            futures = [_threads().submit(contextvars.copy_context().run, _produce, c) for c in claims]
-            outcomes = [future.result() for future in futures]
+            futures = {_threads().submit(contextvars.copy_context().run, _produce, c): c for c in claims}
+            outcomes: dict[int, Outcome] = {}
+            for future in as_completed(futures):
+                claimed, outcome = futures[future], future.result()
+                if (
+                    isinstance(outcome, services.ImageFailed)
+                    and outcome.retryable
+                    and _others_running(futures, future)
+                ):
+                    _give_back([(claimed, outcome)])  # now: its retry need not wait for a slow host's images
+                    continue
+                outcomes[claimed.image.pk] = outcome
         except SoftTimeLimitExceeded:
             services.settle([], [], [(claimed, "processing took too long") for claimed in claims])
             raise
-        done = [(c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageOutput)]
-        errors = [
-            (c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, services.ImageFailed)
-        ]
-        failed = [(c, str(error)) for c, error in errors if not error.retryable]
-        retry = [(c, str(error)) for c, error in errors if error.retryable]
-        asked = {c.image.pk: error.retry_after or 0.0 for c, error in errors}  # a host's Retry-After
-        for claimed in services.settle(done, failed, retry):
-            countdown = max(_backoff_seconds(claimed.attempt), asked[claimed.image.pk])
-            process_images.apply_async(([claimed.image.pk],), countdown=countdown)
+        settled = [(c, outcomes[c.image.pk]) for c in claims if c.image.pk in outcomes]
+        done = [(c, o) for c, o in settled if isinstance(o, services.ImageOutput)]
+        errors = [(c, o) for c, o in settled if isinstance(o, services.ImageFailed)]
+        _give_back(errors, done)
+
+
+def _others_running(futures: dict[Future[Outcome], services.ClaimedImage], this: Future[Outcome]) -> bool:
+    return any(not future.done() for future in futures if future is not this)
+
+
+def _give_back(
+    errors: list[tuple[services.ClaimedImage, services.ImageFailed]],
+    done: list[tuple[services.ClaimedImage, services.ImageOutput]] | None = None,
+) -> None:
+    """Settle outcomes; re-queue the retryable failures after their backoff or the host's Retry-After."""
+    failed = [(c, str(error)) for c, error in errors if not error.retryable]
+    retry = [(c, str(error)) for c, error in errors if error.retryable]
+    asked = {c.image.pk: error.retry_after or 0.0 for c, error in errors}  # a host's Retry-After
+    for claimed in services.settle(done or [], failed, retry):
+        countdown = max(_backoff_seconds(claimed.attempt), asked[claimed.image.pk])
+        process_images.apply_async(([claimed.image.pk],), countdown=countdown)
 
 
 @shared_task(
