@@ -10,16 +10,20 @@ Like nginx, it sends validators (an ``ETag`` of the file's mtime and size, and `
 answers ``304`` to a request that names the current ones; ``GET /__stats`` says how many answers of
 each status it sent (so the re-run bench can count what was downloaded whole).
 
-`python -m bench.imagehost PORT DIRECTORY`
+A far host is simulated per connection: ``--ttfb`` seconds before each answer (an origin across an
+ocean, not a CDN edge), and ``--bandwidth`` bytes per second for each body (0: as fast as loopback).
+
+`python -m bench.imagehost PORT DIRECTORY [--ttfb SECONDS] [--bandwidth BYTES_PER_SECOND]`
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
-import sys
 import threading
+import time
 from collections import Counter
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,11 +37,21 @@ class Handler(SimpleHTTPRequestHandler):
     # TCP_NODELAY, as nginx sets on kept-alive connections: with Nagle, a body's last partial segment
     # could wait for the client's delayed ACK, which a one-at-a-time loop pays on every image.
     disable_nagle_algorithm = True
-
+    ttfb = 0.0  # seconds before each answer
+    bandwidth = 0  # bytes per second for each body; 0: unlimited
     etag = ""
 
     def copyfile(self, source: Any, outputfile: Any) -> None:  # the headers went out unbuffered
-        self.connection.sendfile(source)  # `source` is the open file send_head() found
+        if not self.bandwidth:
+            self.connection.sendfile(source)  # `source` is the open file send_head() found
+            return
+        started, sent = time.monotonic(), 0
+        while chunk := source.read(max(1, self.bandwidth // 20)):  # 20 paced writes a second
+            self.connection.sendall(chunk)
+            sent += len(chunk)
+            ahead = started + sent / self.bandwidth - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
     def do_GET(self) -> None:
         self.etag = ""  # one handler serves a kept-alive connection's requests in turn
@@ -54,6 +68,8 @@ class Handler(SimpleHTTPRequestHandler):
 
     def send_head(self) -> Any:
         """The standard library's, with an ETag, and If-None-Match deciding over If-Modified-Since."""
+        if self.ttfb:  # a far host is as far for a 304 as for a whole answer
+            time.sleep(self.ttfb)
         try:
             stat = os.stat(self.translate_path(self.path))
         except OSError:
@@ -88,8 +104,14 @@ class Server(ThreadingHTTPServer):
 
 
 def main() -> None:
-    port, directory = int(sys.argv[1]), sys.argv[2]
-    server = Server(("127.0.0.1", port), functools.partial(Handler, directory=directory))
+    parser = argparse.ArgumentParser(prog="python -m bench.imagehost")
+    parser.add_argument("port", type=int)
+    parser.add_argument("directory")
+    parser.add_argument("--ttfb", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--bandwidth", type=int, default=0, help="bytes/s per body (0: unlimited)")
+    args = parser.parse_args()
+    handler = type("FarHandler", (Handler,), {"ttfb": args.ttfb, "bandwidth": args.bandwidth})
+    server = Server(("127.0.0.1", args.port), functools.partial(handler, directory=args.directory))
     server.daemon_threads = True
     server.serve_forever()
 

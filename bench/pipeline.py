@@ -15,6 +15,10 @@ in one run on the same files, and reported as ratios: these machines are noisy.
 
 Images come from a local HTTP/1.1 host on the same cores (bench/imagehost.py), so its CPU counts
 against everything but the plain loop.
+
+- far hosts: the service again, its images from a host that answers after ``--far`` seconds (300 ms
+  and 1 s: origins across an ocean) at ``--far-bandwidth`` bytes/s per connection, against the plain
+  loop measured beside it: how much of the host's latency the service hides.
 """
 
 from __future__ import annotations
@@ -213,6 +217,53 @@ def measure_pairs(
     return [pair[0] for pair in pairs], pairs[len(pairs) // 2]
 
 
+def start_host(served: Path, ttfb: float = 0.0, bandwidth: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    server = subprocess.Popen(  # on loopback, keeping connections alive (see bench/imagehost.py)
+        [
+            sys.executable,
+            "-m",
+            "bench.imagehost",
+            str(port),
+            str(served),
+            f"--ttfb={ttfb}",
+            f"--bandwidth={bandwidth}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:  # until it accepts connections
+        try:
+            urllib3.PoolManager(retries=False).request("HEAD", f"http://127.0.0.1:{port}/", timeout=ttfb + 5)
+            return server, port
+        except urllib3.exceptions.HTTPError:
+            if time.monotonic() > deadline:
+                server.terminate()
+                raise
+            time.sleep(0.1)
+
+
+def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args: argparse.Namespace) -> None:
+    for ttfb in (float(v) for v in args.far.split(",") if v):
+        server, port = start_host(served, ttfb, args.far_bandwidth)
+        try:
+            urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(len(images))]
+            ratios, (ratio, plain, _, service) = measure_pairs(
+                images, urls, root / f"far-{ttfb:g}", cores, args.far_repeat
+            )
+        finally:
+            server.terminate()
+            server.wait()
+        target = 0.8 if ttfb <= 0.3 else 0.7
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"  far host, {ttfb * 1000:.0f} ms to first byte, {args.far_bandwidth / 1e6:g} MB/s each: "
+            f"{service['rate']:.1f} img/s, {ratio:.2f} of the plain loop ({plain:.1f} img/s; pairs {each}) "
+            f"(target >= {target}); peak memory of all service processes {service['peak_mb']:.0f} MB"
+        )
+
+
 def measure_big_upload(root: Path, rows: int, url: str) -> dict[str, float]:
     """Upload latency, status latency and web memory for a large CSV (no worker: accepting only)."""
     os.sync()  # the previous phase's files are written back before this one is timed
@@ -242,12 +293,58 @@ def measure_big_upload(root: Path, rows: int, url: str) -> dict[str, float]:
         stack.stop()
 
 
+def measure_local(
+    images: list[bytes], served: Path, root: Path, cores: int, args: argparse.Namespace
+) -> None:
+    """The service against its images on a host on this machine, and the other loops beside it."""
+    server, port = start_host(served)
+    try:
+        urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(args.images)]
+        ratios, (ratio, plain, processes, service) = measure_pairs(images, urls, root, cores, args.repeat)
+        tried = f"best of {cores} and {cores + 1}"
+        print(f"  plain Pillow loop, {processes} processes: {plain:8.1f} img/s  ({tried})")
+        naive_out = root / "naive"
+        naive_out.mkdir()
+        # 100 images or more, so one hiccup cannot halve it.
+        naive = measure_naive(urls[: max(cores * 50, 100)], naive_out)
+        print(f"  naive one-task loop:             {naive:8.1f} img/s")
+        plain_out = root / "plain"
+        plain_out.mkdir()
+        plain_io = measure_plain_with_io(urls, plain_out, processes)
+        print(f"  same, downloading and saving:    {plain_io:8.1f} img/s")
+        print(f"  service end to end:              {service['rate']:8.1f} img/s")
+        print(f"  ratio service / plain loop:      {ratio:8.2f}   (target >= 0.85)")
+        if len(ratios) > 1:
+            each = ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"    median of {len(ratios)} plain/service pairs run in turn: {each}")
+        print(f"  ratio service / naive loop:      {service['rate'] / naive:8.2f}   (target >= 3)")
+        print(f"  ratio service / plain with I/O:  {service['rate'] / plain_io:8.2f}   (its own cost)")
+        print(
+            f"  {args.images} images: upload answered in {service['upload_ms']:.0f} ms; "
+            f"peak memory of all service processes {service['peak_mb']:.0f} MB"
+        )
+        for rows in (1000, args.rows_big):
+            big = measure_big_upload(root / f"big-{rows}", rows, urls[0])
+            print(
+                f"  {rows} rows ({big['csv_mb']:.1f} MB CSV): upload answered in "
+                f"{big['upload_ms']:.0f} ms, status poll {big['status_ms']:.1f} ms, "
+                f"web peak memory {big['peak_mb']:.0f} MB"
+            )
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench pipeline")
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--size", default="1600x1200", help="input image size, WxH")
     parser.add_argument("--rows-big", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="plain loop and service pairs (median)")
+    parser.add_argument("--far", default="0.3,1", help="far hosts' seconds to first byte, comma-separated")
+    parser.add_argument("--far-bandwidth", type=int, default=8_000_000, help="bytes/s a connection")
+    parser.add_argument("--far-repeat", type=int, default=1, help="pairs for each far host (median)")
+    parser.add_argument("--only-far", action="store_true", help="only the far-host cases")
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     width, height = (int(v) for v in args.size.split("x"))
@@ -262,50 +359,13 @@ def main(argv: list[str] | None = None) -> None:
         images = [with_comment(pictures[n % distinct], f"image {n}") for n in range(args.images)]
         for n, data in enumerate(images):
             (served / f"{n}.jpg").write_bytes(data)
-        port = free_port()
-        server = subprocess.Popen(  # on loopback, keeping connections alive (see bench/imagehost.py)
-            [sys.executable, "-m", "bench.imagehost", str(port), str(served)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(1)
-            urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(args.images)]
-            megabytes = sum(map(len, images)) / 1e6
-            print(f"{args.images} JPEGs of {width}x{height} ({megabytes:.0f} MB), {cores} cores")
-            ratios, (ratio, plain, processes, service) = measure_pairs(images, urls, root, cores, args.repeat)
-            tried = f"best of {cores} and {cores + 1}"
-            print(f"  plain Pillow loop, {processes} processes: {plain:8.1f} img/s  ({tried})")
-            naive_out = root / "naive"
-            naive_out.mkdir()
-            # 100 images or more, so one hiccup cannot halve it.
-            naive = measure_naive(urls[: max(cores * 50, 100)], naive_out)
-            print(f"  naive one-task loop:             {naive:8.1f} img/s")
-            plain_out = root / "plain"
-            plain_out.mkdir()
-            plain_io = measure_plain_with_io(urls, plain_out, processes)
-            print(f"  same, downloading and saving:    {plain_io:8.1f} img/s")
-            print(f"  service end to end:              {service['rate']:8.1f} img/s")
-            print(f"  ratio service / plain loop:      {ratio:8.2f}   (target >= 0.85)")
-            if len(ratios) > 1:
-                each = ", ".join(f"{r:.2f}" for r in ratios)
-                print(f"    median of {len(ratios)} plain/service pairs run in turn: {each}")
-            print(f"  ratio service / naive loop:      {service['rate'] / naive:8.2f}   (target >= 3)")
-            print(f"  ratio service / plain with I/O:  {service['rate'] / plain_io:8.2f}   (its own cost)")
-            print(
-                f"  {args.images} images: upload answered in {service['upload_ms']:.0f} ms; "
-                f"peak memory of all service processes {service['peak_mb']:.0f} MB"
-            )
-            for rows in (1000, args.rows_big):
-                big = measure_big_upload(root / f"big-{rows}", rows, urls[0])
-                print(
-                    f"  {rows} rows ({big['csv_mb']:.1f} MB CSV): upload answered in "
-                    f"{big['upload_ms']:.0f} ms, status poll {big['status_ms']:.1f} ms, "
-                    f"web peak memory {big['peak_mb']:.0f} MB"
-                )
-        finally:
-            server.terminate()
-            server.wait()
+        megabytes = sum(map(len, images)) / 1e6
+        print(f"{args.images} JPEGs of {width}x{height} ({megabytes:.0f} MB), {cores} cores")
+        if args.only_far:
+            measure_far(images, served, root, cores, args)
+            return
+        measure_local(images, served, root, cores, args)
+        measure_far(images, served, root, cores, args)
     print(f"(bench process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 
 

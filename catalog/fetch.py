@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import urllib3
@@ -50,10 +51,14 @@ from urllib3.exceptions import (
 )
 from urllib3.response import BaseHTTPResponse, HTTPResponse
 
+from catalog.downloadmemory import ByteBudget
 from sansio.addresses import IPAddress, IPNetwork, forbidden_reason, ip_from_host, parse_networks
 from sansio.reasons import Reason
 
 _LOOPBACK = forbidden_reason(IPv4Address("127.0.0.1"))
+
+if TYPE_CHECKING:
+    from catalog.hostpolicy import HostPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +73,11 @@ class FetchError(Exception):
     """A download that did not give an image; ``str(exc)`` is shown to the user.
 
     ``code`` says why, from the fixed vocabulary (sansio/reasons.py); ``retryable`` whether trying
-    again later may succeed (timeouts, 5xx, connection errors).
+    again later may succeed (timeouts, 5xx, connection errors); ``retry_after``, when the host asked
+    for a wait (catalog/hostpolicy.py), not before how many seconds.
     """
+
+    retry_after: float | None = None
 
     def __init__(self, message: str, *, code: Reason, retryable: bool = False) -> None:
         super().__init__(message)
@@ -86,6 +94,10 @@ class _Refused(FetchError):
         if redirect_from is not None:
             message = f"redirect from {redirect_from.host} refused: {message}"
         super().__init__(message, code=code, retryable=False)
+
+
+class _NoRoom(FetchError):
+    """The process holds its whole budget of image bytes (catalog/downloadmemory.py): not the host's fault."""
 
 
 class _Unreachable(FetchError):
@@ -276,9 +288,16 @@ class _Trail:
     via: str = "-"
     redirects: int = 0
     received: int = 0
+    origin: str = ""  # the host policy's key of the host talked to last
+    slot: contextlib.ExitStack | None = None  # its connection slot, while held
 
     def __post_init__(self) -> None:
         self.host = self.first_host = _host_for_log(self.url)
+
+    def leave(self) -> None:
+        if self.slot is not None:
+            self.slot.close()
+            self.slot = None
 
 
 def _host_for_log(url: str) -> str:
@@ -356,8 +375,15 @@ class Fetcher:
         ca_certs: str | None = None,
         pool_size: int = 8,
         max_pools: int = 64,
+        hosts: HostPolicy | None = None,
+        dns_ttl: float = 0.0,
+        memory: ByteBudget | None = None,
     ) -> None:
         self.limits = limits
+        self.memory = memory  # image bodies held by this process; their threads give them back
+        self.hosts = hosts  # breaker, connection cap and Retry-After per host; None: no policy
+        self._dns_ttl = dns_ttl  # how long a lookup's answer is reused (it is checked at every use)
+        self._dns_cache: dict[tuple[str, int], tuple[float, tuple[IPAddress, ...]]] = {}
         self.allowed_private_networks = allowed_private_networks
         self._allowed: tuple[IPNetwork, ...] = parse_networks(allowed_private_networks)
         # URLs under these prefixes (scheme://ip:port/path/) skip the address policy: the service's
@@ -412,8 +438,12 @@ class Fetcher:
             total_timeout=total_timeout,
         )
 
-    def fetch_image(self, url: str, *, etag: str = "", last_modified: str = "") -> Response:
+    def fetch_image(
+        self, url: str, *, etag: str = "", last_modified: str = "", total_timeout: float | None = None
+    ) -> Response:
         """GET an image, following redirects; FetchError unless it answers 200 with an image-like type.
+
+        ``total_timeout`` shortens the deadline (what is left of an image's budget over its attempts).
 
         Given the ``ETag`` or ``Last-Modified`` the URL sent last time, the request is conditional
         (``If-None-Match``, ``If-Modified-Since``; the host judges by the first if both) and a ``304``
@@ -425,7 +455,9 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         accept = self._check_image_or_unchanged if etag or last_modified else self._check_image
-        return self._exchange("GET", url, body=None, headers=headers, follow=True, accept=accept)
+        return self._exchange(
+            "GET", url, body=None, headers=headers, follow=True, accept=accept, total_timeout=total_timeout
+        )
 
     def close(self) -> None:
         self._pools.clear()
@@ -463,8 +495,11 @@ class Fetcher:
             return response
         except FetchError as exc:
             outcome = str(exc)
+            if self.hosts is not None and exc.retry_after is None and trail.origin:
+                exc.retry_after = self.hosts.retry_after(trail.origin)
             raise
         finally:
+            trail.leave()
             deadline.finish()
             logger.info(
                 "fetch %s %s via %s: %s, %d bytes, %d ms, %d redirects",
@@ -483,6 +518,7 @@ class Fetcher:
         previous: _Target | None = None
         while True:
             trail.host = target.host
+            self._enter_host(target, deadline, trail)
             try:
                 resp, ip = self._send(method, target, body, send_headers, deadline)
             except _Refused as exc:
@@ -490,6 +526,10 @@ class Fetcher:
                     raise
                 raise _Refused(str(exc), redirect_from=previous, code=exc.code) from None
             trail.via = str(ip)
+            if self.hosts is not None:
+                self.hosts.answered(
+                    trail.origin, target.host_header, resp.status, resp.headers.get("Retry-After")
+                )
             location = resp.headers.get("Location")
             if not (call.follow and resp.status in _REDIRECTS and location):
                 break
@@ -508,13 +548,30 @@ class Fetcher:
         try:
             if accept is not None:
                 accept(resp, target)
+            _current.budget = self.memory if accept is not None else None  # images only, not webhooks
             data = b"" if resp.status == 304 else self._read_body(resp, target, deadline)  # 304: no body
+        except FetchError as exc:
+            self._discard(resp, deadline)
+            if deadline.passed() and not isinstance(exc, _NoRoom):  # the host answered, but its body
+                exc.retryable = False  # outlasted the deadline: it would again
+            raise
         except BaseException:
             self._discard(resp, deadline)
             raise
         trail.received = len(data)
         self._release(resp, deadline)
         return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url)
+
+    def _enter_host(self, target: _Target, deadline: _Deadline, trail: _Trail) -> None:
+        """Before each hop: the host policy's breaker and Retry-After, then one of its connection slots
+        (the previous hop's is given back first: a redirect loop on one host needs only one)."""
+        if self.hosts is None:
+            return
+        trail.leave()
+        trail.origin = origin = _origin(target)
+        slot = contextlib.ExitStack()
+        slot.enter_context(self.hosts.admitted(origin, target.host_header, deadline.remaining))
+        trail.slot = slot
 
     def _check_image_or_unchanged(self, resp: BaseHTTPResponse, target: _Target) -> None:
         if resp.status != 304:
@@ -550,8 +607,8 @@ class Fetcher:
                 shown = target.host if plain else f"{target.host} means {literal}, which"
                 raise _Refused(f"{shown} is {reason}")
             return (literal,)
-        addresses = self._resolve(target, deadline)
-        for ip in addresses:
+        addresses = self._resolve_cached(target, deadline)
+        for ip in addresses:  # checked at every use, cached or not
             reason = _hinted(forbidden_reason(ip, self._allowed))
             if reason is not None:
                 raise _Refused(f"{target.host} resolves to {ip}, {reason}")
@@ -566,6 +623,22 @@ class Fetcher:
             if self._resolver_pool is None:
                 self._resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fetch-dns")
             return self._resolver_pool
+
+    def _resolve_cached(self, target: _Target, deadline: _Deadline) -> tuple[IPAddress, ...]:
+        """The lookup's answer, reused for ``dns_ttl`` seconds (getaddrinfo does not give the record's
+        TTL, so a short fixed one stands in); failures are never cached."""
+        if self._dns_ttl <= 0:
+            return self._resolve(target, deadline)
+        key = (target.host, target.port)
+        now = time.monotonic()
+        cached = self._dns_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        addresses = self._resolve(target, deadline)
+        if len(self._dns_cache) > 4096:  # many hosts: start again rather than grow without end
+            self._dns_cache.clear()
+        self._dns_cache[key] = (now + self._dns_ttl, addresses)
+        return addresses
 
     def _resolve(self, target: _Target, deadline: _Deadline) -> tuple[IPAddress, ...]:
         wait = max(0.0, min(self.limits.connect_timeout, deadline.remaining()))
@@ -649,7 +722,7 @@ class Fetcher:
         )
         _current.deadline = deadline
         try:
-            return pool.urlopen(
+            resp = pool.urlopen(
                 method,
                 target.request_uri,
                 body=body,
@@ -662,9 +735,26 @@ class Fetcher:
                 release_conn=False,
             )
         except HTTPError as exc:
+            self._note_no_answer(exc, target, deadline)
             raise self._translate(exc, target, deadline) from None
         finally:
             _current.deadline = None
+        if deadline.passed():  # the watchdog cut the head short, and http.client took that for its end
+            self._discard(resp, deadline)
+            self._note_no_answer(None, target, deadline)
+            raise _too_slow(target, deadline)
+        return resp
+
+    def _note_no_answer(self, exc: HTTPError | None, target: _Target, deadline: _Deadline) -> None:
+        """Tell the host policy of a connection that timed out or was refused before any answer."""
+        if self.hosts is None:
+            return
+        timeout = deadline.passed() or isinstance(exc, (ConnectTimeoutError, ReadTimeoutError))
+        refused = isinstance(exc, NewConnectionError)  # a subclass of ConnectTimeoutError in urllib3 2
+        if refused and not deadline.passed():
+            self.hosts.failed(_origin(target), target.host_header, timeout=False)
+        elif timeout:
+            self.hosts.failed(_origin(target), target.host_header, timeout=True)
 
     def _read_body(self, resp: BaseHTTPResponse, target: _Target, deadline: _Deadline) -> bytes:
         limit = self.limits.max_bytes
@@ -682,6 +772,7 @@ class Fetcher:
         )
         try:
             if announced:
+                self._hold(announced, target, deadline)
                 self._arm(target, deadline)
                 data = resp.read(announced, decode_content=False)
             else:
@@ -713,12 +804,23 @@ class Fetcher:
             if not chunk:
                 return b"".join(chunks)
             total += len(chunk)
+            self._hold(len(chunk), target, deadline)
             if total > self.limits.max_bytes:
                 raise FetchError(
                     f"download from {target.host} exceeded {_size(self.limits.max_bytes)} limit",
                     code=Reason.TOO_LARGE,
                 )
             chunks.append(chunk)
+
+    def _hold(self, n: int, target: _Target, deadline: _Deadline) -> None:
+        """Reserve ``n`` bytes of an image body in the process's budget, waiting within the deadline."""
+        budget: ByteBudget | None = getattr(_current, "budget", None)
+        if budget is not None and not budget.reserve(n, deadline.remaining):
+            raise _NoRoom(
+                f"no room to hold the image from {target.host} before the deadline",
+                code=Reason.TIMEOUT,
+                retryable=True,
+            )
 
     def _arm(self, target: _Target, deadline: _Deadline) -> None:
         """Before a receive: too slow once the deadline passed, else a timeout of min(read, time left)."""
@@ -781,6 +883,10 @@ class Fetcher:
         resp.release_conn()
 
 
+def _origin(target: _Target) -> str:
+    return f"{target.scheme}://{target.host}:{target.port}"
+
+
 def fetcher_from_settings() -> Fetcher:
     limits = FetchLimits(
         connect_timeout=settings.FETCH_CONNECT_TIMEOUT,
@@ -792,6 +898,16 @@ def fetcher_from_settings() -> Fetcher:
     # Enough pooled connections per host for a batch's threads, so none is opened only to be dropped.
     pool_size = max(8, int(getattr(settings, "IMAGE_DOWNLOADS", 8)))
     samples = (settings.SAMPLE_IMAGES_URL,) if settings.SAMPLE_IMAGES else ()
+    # Imported here: hostpolicy's errors are FetchErrors, so it imports this module.
+    from catalog.hostpolicy import host_policy_from_settings  # noqa: PLC0415
+
     return Fetcher(
-        limits, tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS), exempt_prefixes=samples, pool_size=pool_size
+        limits,
+        tuple(settings.FETCH_ALLOWED_PRIVATE_NETWORKS),
+        exempt_prefixes=samples,
+        pool_size=pool_size,
+        hosts=host_policy_from_settings(),
+        dns_ttl=settings.FETCH_DNS_TTL,
+        # The machine's budget shared evenly by its pool processes.
+        memory=ByteBudget(max(1, settings.IMAGE_DOWNLOAD_MEMORY // settings.CELERY_WORKER_CONCURRENCY)),
     )

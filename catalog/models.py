@@ -160,6 +160,11 @@ class ProductImage(models.Model):
 
     status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    download_seconds = models.FloatField(
+        default=0.0,
+        db_default=0.0,  # rows are also written by raw INSERTs (services/intake.py) that do not name it
+        help_text="Time its downloads took over all attempts (IMAGE_TOTAL_BUDGET).",
+    )
     claim_token = models.UUIDField(null=True, blank=True, help_text="Who holds the current claim.")
     claimed_by = models.CharField(
         max_length=255, blank=True, help_text="The worker process of the claim: node/main pid/pool pid."

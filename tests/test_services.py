@@ -153,6 +153,46 @@ def test_retries_stop_at_the_attempts_cap(
     assert counters(request_pk) == (0, 1)
 
 
+def test_a_host_s_retry_after_holds_the_retry_back_longer_than_its_backoff(
+    request_pk: int, django_capture_on_commit_callbacks
+) -> None:
+    first, second = (claim_one(pk) for pk in image_ids(request_pk)[:2])
+    throttled = services.ImageFailed(
+        "img.example.com asked us to wait 600 s (Retry-After)", code=Reason.HTTP_ERROR, retryable=True
+    )
+    throttled.retry_after = 600.0
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=False):
+        services.settle([], [], [(first, throttled), (second, failure("HTTP 503 from img.example.com"))])
+    rows = ProductImage.objects.in_bulk([first.image.pk, second.image.pk])
+    waited, backed_off = rows[first.image.pk], rows[second.image.pk]
+    assert waited.status == ImageStatus.QUEUED and waited.enqueued_at is None
+    assert waited.not_before is not None and waited.not_before >= before + timedelta(seconds=600)
+    assert backed_off.not_before is not None  # its backoff: 2 s at most after a first attempt
+    assert backed_off.not_before <= timezone.now() + timedelta(seconds=2)
+
+
+def test_an_image_out_of_its_download_budget_fails_with_its_last_code(
+    request_pk: int, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.IMAGE_TOTAL_BUDGET, settings.FETCH_CONNECT_TIMEOUT = 45.0, 5.0
+    first, second = (claim_one(pk) for pk in image_ids(request_pk)[:2])
+    first.image.download_seconds = 30.0  # 15 s left: another attempt
+    second.image.download_seconds = 41.0  # 4 s left: less than a connection may take
+    timeout = services.ImageFailed(
+        "img.example.com took longer than 30 s", code=Reason.TIMEOUT, retryable=True
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert services.settle([], [], [(first, timeout), (second, timeout)]) == [first]
+    rows = ProductImage.objects.in_bulk([first.image.pk, second.image.pk])
+    retried, spent = rows[first.image.pk], rows[second.image.pk]
+    assert (retried.status, retried.download_seconds) == (ImageStatus.QUEUED, 30.0)  # kept for the next
+    assert (spent.status, spent.error_code) == (ImageStatus.FAILED, "timeout")
+    assert (
+        spent.error == "img.example.com took longer than 30 s (gave up after 1 attempts, 41 s of downloads)"
+    )
+
+
 def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(
     django_capture_on_commit_callbacks,
 ) -> None:

@@ -12,6 +12,7 @@ class Migration(migrations.Migration):
         ('catalog', '0005_people'),
         ('catalog', '0005_quality'),
         ('catalog', '0005_scale'),
+        ('catalog', '0006_hosts'),
     ]
 
     operations = [

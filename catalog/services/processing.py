@@ -69,12 +69,16 @@ def claim_images(image_ids: list[int], claimant: str = "") -> list[ClaimedImage]
 
 class ImageFailed(Exception):
     """Processing did not give an output: why (``code``, from sansio/reasons.py) and in words (the
-    message, shown to the user); ``retryable`` says whether another attempt may succeed."""
+    message, shown to the user); ``retryable`` says whether another attempt may succeed, and
+    ``retry_after`` not before how many seconds (the host asked for a wait)."""
 
-    def __init__(self, message: str, *, code: Reason, retryable: bool) -> None:
+    def __init__(
+        self, message: str, *, code: Reason, retryable: bool, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
+        self.retry_after = retry_after
 
     @classmethod
     def internal(cls) -> ImageFailed:
@@ -192,13 +196,23 @@ def _produce(
     prior: reuse.Prior,
 ) -> ImageOutput:
     image, request = claimed.image, claimed.image.request
+    spent = image.download_seconds  # by earlier attempts: this one gets what is left of the budget
+    left = round(settings.IMAGE_TOTAL_BUDGET - spent, 1)  # to a tenth: a deadline of 30 s, not 29.9992 s
+    started = time.monotonic()
     try:
         with metrics.DOWNLOAD_SECONDS.time():
             response = fetcher.fetch_image(
-                image.input_url, etag=prior.etag, last_modified=prior.last_modified
+                image.input_url,
+                etag=prior.etag,
+                last_modified=prior.last_modified,
+                total_timeout=max(0.001, min(settings.FETCH_TOTAL_TIMEOUT, left)),
             )
     except FetchError as exc:
-        raise ImageFailed(str(exc), code=exc.code, retryable=exc.retryable) from exc
+        raise ImageFailed(
+            str(exc), code=exc.code, retryable=exc.retryable, retry_after=exc.retry_after
+        ) from exc
+    finally:
+        image.download_seconds = spent + (time.monotonic() - started)  # settle keeps it for a retry
     if response.not_modified and prior.output is not None:
         return ImageOutput.stored(prior.output, source=None)
     options = transform_options(request)
@@ -290,7 +304,11 @@ def settle(
     with transaction.atomic():
         reuse.record(done)
         for claimed, failure in retry:
-            if claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
+            if _out_of_budget(claimed):  # the last failure's code, and why it is the last
+                spent = claimed.image.download_seconds
+                note = f" (gave up after {claimed.attempt} attempts, {spent:.0f} s of downloads)"
+                outcomes.append((claimed, _failed_fields(failure, note), "images_failed"))
+            elif claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
                 gave_up = _failed_fields(failure, f" (gave up after {claimed.attempt} attempts)")
                 outcomes.append((claimed, gave_up, "images_failed"))
             elif _holding(claimed).update(
@@ -299,12 +317,30 @@ def settle(
                 error_code=failure.code.value,
                 lease_expires_at=None,
                 enqueued_at=None,
-                not_before=batch.now + timedelta(seconds=retry_delay(claimed.attempt)) if backoff else None,
+                not_before=_not_before(batch.now, claimed, failure, backoff=backoff),
+                download_seconds=claimed.image.download_seconds,
             ):
                 released.append(claimed)
         batch.settle(outcomes)
         batch.write_counters()
     return released
+
+
+def _not_before(
+    now: datetime, claimed: ClaimedImage, failure: ImageFailed, *, backoff: bool
+) -> datetime | None:
+    """When the dispatcher may send a retry: after its backoff (unless given back at once), and never
+    before the host's Retry-After ends."""
+    wait = retry_delay(claimed.attempt) if backoff else 0.0
+    if failure.retry_after is not None:
+        wait = max(wait, failure.retry_after)
+    return now + timedelta(seconds=wait) if wait > 0 else None
+
+
+def _out_of_budget(claimed: ClaimedImage) -> bool:
+    """Another attempt would have too little of IMAGE_TOTAL_BUDGET left to connect and be answered."""
+    left = settings.IMAGE_TOTAL_BUDGET - claimed.image.download_seconds
+    return left < settings.FETCH_CONNECT_TIMEOUT
 
 
 _HELD_BY = ("id", "status", "claim_token")  # a claim holds its image while all three still match

@@ -1,0 +1,240 @@
+"""Per-host politeness and the breaker (catalog/hostpolicy.py) through the real fetcher and real servers
+on 127.0.0.1: a wedged host (accepts, never answers), one that refuses connections, one answering 429
+with Retry-After, a slow one behind a connection cap, a slow-drip body. Each asserts what happened to
+which image and how many connections each host saw, never how long anything took.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalog.fetch import Fetcher, FetchError, FetchLimits
+from catalog.hostpolicy import HostLimits, HostPolicy, HostThrottled, HostUnavailable, retry_after_seconds
+from sansio import addresses
+from sansio.reasons import Reason
+from tests.support.hostile import Wedged, closed_port
+from tests.test_fetch import ALLOW_LOCAL, PNG, FakeDNS, Origin, Request, fake_dns, head_then, respond
+
+__all__ = ["fake_dns"]  # the fixture, used below by name
+
+FAST = {"connect_timeout": 0.5, "read_timeout": 0.3, "total_timeout": 3.0}
+
+
+@pytest.fixture
+def wedged() -> Iterator[Wedged]:
+    server = Wedged()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    server = Origin(routes={"/ok.png": lambda o, c, r: respond(c, 200, PNG)})
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def make_fetcher(tmp_path: Path) -> Iterator[Callable[..., Fetcher]]:
+    made: list[Fetcher] = []
+
+    def make(
+        hosts: HostLimits | None = None, directory: Path | None = None, dns_ttl: float = 0, **limits: Any
+    ) -> Fetcher:
+        policy = HostPolicy(directory or tmp_path / "hosts", hosts or HostLimits(breaker_after=3))
+        fetcher = Fetcher(FetchLimits(**{**FAST, **limits}), ALLOW_LOCAL, hosts=policy, dns_ttl=dns_ttl)
+        made.append(fetcher)
+        return fetcher
+
+    yield make
+    for fetcher in made:
+        fetcher.close()
+
+
+def outcome(fetcher: Fetcher, url: str) -> str | FetchError:
+    try:
+        fetcher.fetch_image(url)
+    except FetchError as exc:
+        return exc
+    return "done"
+
+
+def test_a_wedged_host_opens_its_breaker_and_its_other_images_fail_fast(
+    wedged: Wedged, origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    fetcher = make_fetcher()
+    results = [outcome(fetcher, wedged.url(f"{n}.jpg")) for n in range(10)]
+
+    timeouts, fast = results[:3], results[3:]
+    assert all(isinstance(r, FetchError) and r.retryable and "sent nothing" in str(r) for r in timeouts)
+    shown = f"127.0.0.1:{wedged.port}"
+    assert all(isinstance(r, HostUnavailable) and not r.retryable for r in fast)
+    assert {r.code for r in results if isinstance(r, FetchError)} == {Reason.TIMEOUT}, "the breaker's cause"
+    assert {str(r) for r in fast} == {f"{shown} is not answering: 3 timeouts in a row"}
+    assert wedged.accepted == 3, "the fast failures made no connection"
+    assert outcome(fetcher, origin.url("/ok.png")) == "done", "another host is not held up"
+
+
+def test_refused_connections_open_the_breaker_and_a_recovered_host_is_used_again(
+    make_fetcher: Callable[..., Fetcher],
+) -> None:
+    port = closed_port()
+    fetcher = make_fetcher(HostLimits(breaker_after=3, breaker_seconds=0.2))
+    url = f"http://127.0.0.1:{port}/a.png"
+    results = [outcome(fetcher, url) for _ in range(4)]
+    assert all("could not connect" in str(r) for r in results[:3])
+    assert str(results[3]) == f"127.0.0.1:{port} is not answering: 3 refused connections in a row"
+    assert {r.code for r in results if isinstance(r, FetchError)} == {Reason.UNREACHABLE}
+
+    server = Origin(routes={"/a.png": lambda o, c, r: respond(c, 200, PNG)})  # the host comes back...
+    server.sock.close()
+    server.sock = socket.create_server(("127.0.0.1", port))  # ...on the same port
+    server.port = port
+    threading.Thread(target=server._serve, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        while (result := outcome(fetcher, url)) != "done":
+            assert isinstance(result, HostUnavailable), result  # fast, until the probe is due
+            assert server.connections == 0
+            assert time.monotonic() < deadline, "the breaker never let a probe through"
+            time.sleep(0.02)
+        assert server.connections == 1, "one probe, which found the host back"
+        assert [outcome(fetcher, url) for _ in range(3)] == ["done"] * 3
+    finally:
+        server.close()
+
+
+def test_a_host_that_answers_slowly_is_not_cut_off(make_fetcher: Callable[..., Fetcher]) -> None:
+    """A slow-drip body times out, but the host did answer (a dripped status line counts as no
+    answer): its other images are still tried."""
+    server = Origin(routes={"/drip.png": lambda o, c, r: head_then(o, c, b"Content-Length: 100", PNG, 0.05)})
+    try:
+        fetcher = make_fetcher(total_timeout=0.4, read_timeout=1.0)
+        results = [outcome(fetcher, server.url("/drip.png")) for _ in range(5)]
+        assert all("took longer than 0.4 s" in str(r) for r in results), results
+        assert server.connections == 5
+    finally:
+        server.close()
+
+
+def test_retry_after_stops_every_download_from_that_host_until_then(
+    origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    busy = Origin(routes={"/a.png": lambda o, c, r: respond(c, 429, b"", None, {"Retry-After": "120"})})
+    try:
+        fetcher = make_fetcher()
+        first = outcome(fetcher, busy.url("/a.png"))
+        assert isinstance(first, FetchError) and first.retryable and str(first).startswith("HTTP 429")
+        assert first.retry_after is not None and 100 < first.retry_after <= 120
+
+        second = outcome(fetcher, busy.url("/b.png"))
+        assert isinstance(second, HostThrottled) and second.retryable
+        assert first.code == second.code == Reason.HTTP_ERROR
+        assert second.retry_after is not None and 100 < second.retry_after <= 120
+        assert f"127.0.0.1:{busy.port} asked us to wait" in str(second)
+        assert len(busy.requests) == 1, "nothing was sent before the Retry-After"
+        assert outcome(fetcher, origin.url("/ok.png")) == "done", "another host is not held up"
+    finally:
+        busy.close()
+
+
+def test_retry_after_forms() -> None:
+    now = time.time()
+    assert retry_after_seconds("30", now) == 30
+    assert retry_after_seconds(formatdate(now + 60, usegmt=True), now) == pytest.approx(60, abs=1)
+    assert retry_after_seconds(formatdate(now - 60, usegmt=True), now) == 0
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds(None, now) is None
+
+
+def test_connections_per_host_are_capped_and_other_hosts_go_on(
+    origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    gate = threading.Event()
+    lock = threading.Lock()
+    now = {"in": 0, "most": 0}
+
+    def slow(o: Origin, conn: socket.socket, request: Request) -> bool:
+        with lock:
+            now["in"] += 1
+            now["most"] = max(now["most"], now["in"])
+        gate.wait(20)
+        with lock:
+            now["in"] -= 1
+        return respond(conn, 200, PNG)
+
+    server = Origin(routes={f"/{n}.png": slow for n in range(6)})
+    try:
+        fetcher = make_fetcher(HostLimits(connections=2), read_timeout=30, total_timeout=30)
+        results: list[object] = []
+        threads = [
+            threading.Thread(target=lambda n=n: results.append(outcome(fetcher, server.url(f"/{n}.png"))))
+            for n in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while now["in"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert outcome(fetcher, origin.url("/ok.png")) == "done", "another host goes on meanwhile"
+        assert now["in"] == 2
+        gate.set()
+        for thread in threads:
+            thread.join(30)
+        assert results == ["done"] * 6
+        assert now["most"] == 2
+        assert server.connections <= 2, "the two connections were kept alive and reused"
+    finally:
+        gate.set()
+        server.close()
+
+
+def _open_breaker(directory: Path, key: str) -> None:
+    policy = HostPolicy(directory, HostLimits(breaker_after=2))
+    policy.failed(key, "elsewhere", timeout=True)
+    policy.failed(key, "elsewhere", timeout=True)
+
+
+def test_the_breaker_is_shared_by_the_processes_of_a_machine(
+    wedged: Wedged, make_fetcher: Callable[..., Fetcher], tmp_path: Path
+) -> None:
+    process = multiprocessing.get_context("fork").Process(
+        target=_open_breaker, args=(tmp_path / "hosts", f"http://127.0.0.1:{wedged.port}")
+    )
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    fetcher = make_fetcher(HostLimits(breaker_after=2))
+    result = outcome(fetcher, wedged.url("a.png"))
+    assert isinstance(result, HostUnavailable), result
+    assert str(result).endswith("is not answering: 2 timeouts in a row")
+    assert wedged.accepted == 0
+
+
+def test_dns_answers_are_reused_and_checked_at_every_use(
+    origin: Origin, make_fetcher: Callable[..., Fetcher], fake_dns: FakeDNS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_dns.answers["img.test"] = ["127.0.0.1"]
+    checks: list[str] = []
+    real = addresses.forbidden_reason
+
+    def spy(ip: Any, allowed: Any) -> str | None:
+        checks.append(str(ip))
+        return real(ip, allowed)
+
+    monkeypatch.setattr("catalog.fetch.forbidden_reason", spy)
+    fetcher = make_fetcher(dns_ttl=60)
+    for _ in range(3):
+        assert outcome(fetcher, origin.url("/ok.png", host="img.test")) == "done"
+    assert fake_dns.lookups.count("img.test") == 1
+    assert checks == ["127.0.0.1"] * 3
