@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import urllib3
+from django.conf import settings
 
 from tests.e2e.test_cli import submit
 from tests.e2e.test_pipeline import photo
@@ -157,7 +158,9 @@ def test_a_concurrent_duplicate_upload_is_409(embedded_stack: Stack, image_serve
 def test_cancel_mid_request(embedded_stack: Stack, image_server: ImageServer) -> None:
     gate = threading.Event()  # the host holds every answer until the test opens it
     prefix = uuid.uuid4().hex
-    urls = [image_server.add(f"{prefix}/{n}.jpg", photo((40, 30), "JPEG"), gate=gate) for n in range(120)]
+    # More than the worker's two processes claim at once (a batch each), so some are still queued.
+    count = 3 * settings.IMAGE_BATCH_SIZE
+    urls = [image_server.add(f"{prefix}/{n}.jpg", photo((40, 30), "JPEG"), gate=gate) for n in range(count)]
     code, accepted = embedded_stack.upload(catalogue_csv(urls, per_row=4))
     assert code == 202
     request_id = str(accepted["request_id"])
@@ -174,7 +177,7 @@ def test_cancel_mid_request(embedded_stack: Stack, image_server: ImageServer) ->
     progress = status["progress"]
     assert status["status"] == "cancelled"
     assert progress["cancelled"] > 0 and progress["done"] > 0
-    assert progress["done"] + progress["cancelled"] + progress["failed"] == 120
+    assert progress["done"] + progress["cancelled"] + progress["failed"] == count
     assert sum(image_server.hits[p] for p in paths) == progress["done"], "no cancelled image fetched"
     outputs = output_urls(embedded_stack, status)
     assert sum(1 for o in outputs if o) == progress["done"], "the result CSV holds what was done"
