@@ -110,6 +110,7 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
         **NO_LEASE_EXPIRY,
         "CELERY_TASK_SOFT_TIME_LIMIT": "2",
         "FETCH_TOTAL_TIMEOUT": "1.5",  # the settings refuse a limit shorter than a batch's downloads
+        "FETCH_CONNECT_TIMEOUT": "1",  # within IMAGE_TOTAL_BUDGET (1.5 x 1.5 s), which the settings want
         "IMAGE_BATCH_SIZE": "16",
         "IMAGE_DOWNLOADS": "16",
         "IMAGE_TRANSFORMS": "1",  # one at a time: the heavy ones take seconds together
