@@ -107,7 +107,6 @@ class ProductImageAdmin(ReadOnlyAdmin[ProductImage]):
         "status",
         "attempts",
         "output_bytes",
-        "error_code",
         "short_error",
         "finished_at",
     ]

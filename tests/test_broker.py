@@ -164,3 +164,23 @@ def test_redis_channel_closed_after_its_connection_was_lost_does_not_stop_the_wo
             chan.close()
         assert "1 unacknowledged messages left to Redis" in caplog.text
         connection.release()
+
+
+def test_a_task_acknowledged_after_the_connection_was_lost_does_not_stop_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """kombu 5.7 raised AttributeError here too (the broker-restart test, once): an ack once the
+    transport was detached."""
+    with redis_broker(db=8) as url:
+        connection = Connection(url, transport=REDIS_TRANSPORT)
+        chan: Any = connection.channel()
+        chan.queue_declare("q")
+        chan.basic_publish(chan.prepare_message("body"), "", "q")
+        message: Message | None = chan.basic_get("q", no_ack=False)
+        assert message is not None, "the message was not received"
+        chan.connection.client = None  # what a lost connection leaves behind
+        with caplog.at_level(logging.WARNING, logger="config.broker"):
+            message.ack()
+        assert "an acknowledgement is left to Redis" in caplog.text
+        assert message.acknowledged
+        connection.release()

@@ -68,13 +68,13 @@ def test_the_api_examples_in_the_readme_work_as_written(embedded_stack: Stack, t
     assert accepted["status"] == "accepted"
     status = embedded_stack.wait_complete(accepted["request_id"])
     assert status["status"] == "completed", status["errors"]
-    assert status["progress"] == {
+    progress = {key: n for key, n in status["progress"].items() if key != "reused"}  # earlier runs' images
+    assert progress == {
         "products": 2,
         "images": 3,
         "done": 3,
         "failed": 0,
         "cancelled": 0,
-        "reused": 0,
         "percent": 100,
     }
     # The submit example, on the CSV the block wrote.

@@ -270,8 +270,7 @@ def _follow_command(request_id: str, output: Path, server: str | None) -> str:
     """A command that works when pasted: this very Python (the venv's) and manage.py, by their paths."""
     python, manage = (pasteable_path(Path(p)) for p in (sys.executable, MANAGE_PY))
     words = [python, manage, "submit", "--request-id", request_id, "--output", str(output)]
-    prefix = "APP_ENV=development " if os.environ.get("APP_ENV") == "development" else ""
-    return prefix + shlex.join(words + (["--server", server] if server else []))
+    return shlex.join(words + (["--server", server] if server else []))  # a client: no APP_ENV needed
 
 
 def pasteable_path(path: Path) -> str:
