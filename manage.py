@@ -8,8 +8,11 @@ CLIENT_COMMANDS = {"submit"}
 
 
 def main() -> None:
-    client = len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.client_settings" if client else "config.settings")
+    if len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS:
+        # Always: a shell with the server's DJANGO_SETTINGS_MODULE (a pasted command) must not need them.
+        os.environ["DJANGO_SETTINGS_MODULE"] = "config.client_settings"
+    else:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
