@@ -84,20 +84,15 @@ def image_errors(request: ProcessingRequest, limit: int = MAX_ERRORS_SHOWN) -> l
     ]
 
 
-FAILURE_COLUMNS = ["line", "serial_number", "position", "url", "reason"]
-
-
-def _has_error_code() -> bool:
-    return any(f.name == "error_code" for f in ProductImage._meta.get_fields())
+FAILURE_COLUMNS = ["line", "serial_number", "position", "url", "reason", "code"]
 
 
 def failure_rows(request: ProcessingRequest, chunk: int = 2000) -> Iterator[list[str]]:
-    """The failures CSV: a header, then every failed image in input order (a code column when images
-    carry one). Read by chunks of ids: SQLite gives no isolation between a cursor and writes."""
-    with_code = _has_error_code()
-    yield [*FAILURE_COLUMNS, "code"] if with_code else FAILURE_COLUMNS
-    fields = ["product__line", "product__serial_text", "position", "input_url", "error"]
-    fields += ["error_code"] if with_code else []
+    """The failures CSV: a header, then every failed image in input order, with its reason in words
+    and its code (sansio/reasons.py). Read by chunks of ids: SQLite gives no isolation between a cursor
+    and writes."""
+    yield FAILURE_COLUMNS
+    fields = ["product__line", "product__serial_text", "position", "input_url", "error", "error_code"]
     failed = ProductImage.objects.filter(request=request, status=ImageStatus.FAILED)
     ids = list(failed.order_by("product__line", "position").values_list("pk", flat=True))
     for start in range(0, len(ids), chunk):
@@ -106,8 +101,8 @@ def failure_rows(request: ProcessingRequest, chunk: int = 2000) -> Iterator[list
             row[0]: row[1:] for row in ProductImage.objects.filter(pk__in=part).values_list("pk", *fields)
         }
         for pk in part:
-            line, serial, position, url, *rest = found[pk]
-            yield [str(line), serial, str(position + 1), url, *(str(v) for v in rest)]
+            line, serial, position, url, reason, code = found[pk]
+            yield [str(line), serial, str(position + 1), url, reason, code]
 
 
 def image_results(request: ProcessingRequest, limit: int = MAX_IMAGES_SHOWN) -> list[dict[str, Any]]:

@@ -178,11 +178,11 @@ def test_failures_csv_lists_each_failed_image(
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))  # type: ignore[attr-defined]
-    assert rows[0][:5] == ["line", "serial_number", "position", "url", "reason"]
-    assert [row[:5] for row in rows[1:]] == [
-        ["2", "1", "1", "https://img.example.com/a.jpg", "HTTP 404 from img"],
-        ["3", "2", "1", "https://img.example.com/c.jpg", "'=HYPERLINK(1)"],
-        ["4", "3", "1", "https://img.example.com/a.jpg", "HTTP 404 from img"],
+    assert rows[0] == ["line", "serial_number", "position", "url", "reason", "code"]
+    assert rows[1:] == [
+        ["2", "1", "1", "https://img.example.com/a.jpg", "HTTP 404 from img", "not_found"],
+        ["3", "2", "1", "https://img.example.com/c.jpg", "'=HYPERLINK(1)", "damaged"],
+        ["4", "3", "1", "https://img.example.com/a.jpg", "HTTP 404 from img", "not_found"],
     ]
     status = client.get(f"/api/status/?request_id={request_id(request_pk)}").json()
     assert status["failures_file"].endswith(f"/api/requests/{request_id(request_pk)}/failures.csv")
