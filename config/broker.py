@@ -125,13 +125,21 @@ class Transport(filesystem.Transport):
             self._doorbell.close()
 
 
+def _detached(channel: Any) -> bool:
+    """The channel's transport has lost its connection: the channel itself may already be closed
+    (``connection`` None, seen as an ack raising AttributeError in the broker-restart test) or only
+    detached from its client."""
+    connection = getattr(channel, "connection", None)
+    return connection is None or connection.client is None
+
+
 class _RedisQoS(redis.QoS):
     def ack(self, delivery_tag: str) -> None:
         # The same detached state (below), met by a task that finished after the connection was lost:
         # its ack cannot reach Redis and raised AttributeError, stopping the worker (seen in the
         # broker-restart test). The message stays in Redis's unacked index; delivered again later, it
         # claims nothing that was settled.
-        if self.channel.connection.client is None:
+        if _detached(self.channel):
             logger.warning("broker connection lost: an acknowledgement is left to Redis")
             virtual.QoS.ack(self, delivery_tag)  # forget it here only
             return
@@ -144,7 +152,7 @@ class _RedisQoS(redis.QoS):
         # broker-restart test). They stay in Redis's unacked index, which the next consumer restores
         # after the visibility timeout, and the database's reconciler re-queues their images anyway.
         delivered = self._delivered
-        if client is None and self.channel.connection.client is None and delivered is not None:
+        if client is None and _detached(self.channel) and delivered is not None:
             logger.warning("broker connection lost: %d unacknowledged messages left to Redis", len(delivered))
             delivered.clear()
             return
