@@ -34,6 +34,7 @@ def test_full_jitter_spreads_from_zero() -> None:
         (50 * 1024 * 1024, "50 MB"),
         (9.5 * 1024 * 1024, "9.5 MB"),
         (25 * 1024 * 1024 + 1, "25.0 MB"),
+        (1024**4, "1048576 MB"),  # a hostile Content-Length, in full
     ],
 )
 def test_sizes_in_words(size: float, words: str) -> None:
