@@ -11,7 +11,7 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
-    # The download (catalog/fetch.py)
+    # The download (catalog/fetch/)
     BAD_URL = "bad_url"  # not an http(s) URL with a valid host and port
     BLOCKED = "blocked"  # the host is, or resolves to, an address the service may not fetch from
     NOT_FOUND = "not_found"  # HTTP 404 or 410

@@ -232,7 +232,7 @@ def test_dns_answers_are_reused_and_checked_at_every_use(
         checks.append(str(ip))
         return real(ip, allowed)
 
-    monkeypatch.setattr("catalog.fetch.forbidden_reason", spy)
+    monkeypatch.setattr("catalog.fetch.resolver.forbidden_reason", spy)
     fetcher = make_fetcher(dns_ttl=60)
     for _ in range(3):
         assert outcome(fetcher, origin.url("/ok.png", host="img.test")) == "done"
