@@ -11,6 +11,7 @@ from catalog.services.dispatching import batches_to_send, forget_sent
 from catalog.services.intake import (
     CatalogueRejected,
     RequestOptions,
+    accept_upload,
     create_request,
     csv_limits,
     queued_image_ids,
@@ -43,6 +44,7 @@ __all__ = [
     "ImageOutput",
     "ReconcileReport",
     "RequestOptions",
+    "accept_upload",
     "batches_to_send",
     "claim_images",
     "claimant",
