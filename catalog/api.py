@@ -139,22 +139,22 @@ class StatusView(APIView):
             return _message(
                 status.HTTP_400_BAD_REQUEST, "request_id is required: /api/status/?request_id=<uuid>"
             )
-        try:
-            request_id = uuid.UUID(raw)
-        except ValueError:
-            return _message(status.HTTP_400_BAD_REQUEST, f"request_id {raw[:64]!r} is not a UUID")
-        found = selectors.find_request(request_id, request.user)
-        if found is None:
-            return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
+        found = _named_request(request, raw, in_path=False)
+        if isinstance(found, Response):
+            return found
         return Response(selectors.status_payload(found))
 
 
-def _own_request(request: Request, raw_id: str) -> ProcessingRequest | Response:
-    """The request named in the path, as the status endpoint finds it (404 for others' with REQUIRE_AUTH)."""
+def _named_request(request: Request, raw_id: str, *, in_path: bool) -> ProcessingRequest | Response:
+    """The request ``raw_id`` names as the caller may see it, or the answer when there is none: 404 for
+    an unknown id (and, with REQUIRE_AUTH, for someone else's). A malformed id is a bad query (400) for
+    the status endpoint, and names no resource (404) in a path (cancel, retry, failures)."""
     try:
         request_id = uuid.UUID(raw_id)
     except ValueError:
-        return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {raw_id[:64]!r}")
+        if in_path:
+            return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {raw_id[:64]!r}")
+        return _message(status.HTTP_400_BAD_REQUEST, f"request_id {raw_id[:64]!r} is not a UUID")
     found = selectors.find_request(request_id, request.user)
     if found is None:
         return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
@@ -168,7 +168,7 @@ def _change(
     answer: Callable[[ProcessingRequest], Response],
 ) -> Response:
     """Cancel or retry: the same service as the page's buttons; 409 when the state does not allow it."""
-    found = _own_request(request, raw_id)
+    found = _named_request(request, raw_id, in_path=True)
     if isinstance(found, Response):
         return found
     with request_id_context(found.request_id):
@@ -214,7 +214,7 @@ class FailuresView(APIView):
 
     @api_schema.failures_schema
     def get(self, request: Request, request_id: str) -> Response | StreamingHttpResponse:
-        found = _own_request(request, request_id)
+        found = _named_request(request, request_id, in_path=True)
         if isinstance(found, Response):
             return found
         writer = csv.writer(_Echo())

@@ -114,12 +114,18 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
-@require_GET
-@people_only
-def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+def _visible(request: HttpRequest, request_id: uuid.UUID) -> ProcessingRequest:
+    """The request as this user may see it (someone else's is unknown with REQUIRE_AUTH), or 404."""
     found = selectors.find_request(request_id, request.user)
     if found is None:
         raise Http404(f"no request with request_id {request_id}")
+    return found
+
+
+@require_GET
+@people_only
+def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    found = _visible(request, request_id)
     failed_only = request.GET.get("show") == "failed"
     products, page, pages = selectors.product_rows(found, _page_number(request), failed_only=failed_only)
     # Only what the page shows: it is fetched again on every change while the request runs.
@@ -141,13 +147,6 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
         "pages": pages,
     }
     return render(request, "catalog/request.html", context)
-
-
-def _visible(request: HttpRequest, request_id: uuid.UUID) -> ProcessingRequest:
-    found = selectors.find_request(request_id, request.user)
-    if found is None:
-        raise Http404(f"no request with request_id {request_id}")
-    return found
 
 
 @require_GET
@@ -226,9 +225,7 @@ def _change_request(
     refused: str,
 ) -> HttpResponse:
     """A button on the request page: the same service as the API's, then back to the page."""
-    found = selectors.find_request(request_id, request.user)
-    if found is None:
-        raise Http404(f"no request with request_id {request_id}")
+    found = _visible(request, request_id)
     try:
         change(found)
         messages.success(request, done)
