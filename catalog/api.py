@@ -7,12 +7,12 @@ import json
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpRequest, StreamingHttpResponse
-from rest_framework import serializers, status
+from django.http import StreamingHttpResponse
+from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -21,17 +21,12 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView, exception_handler
 
 from catalog import api_schema, selectors, services
-from catalog.fetch import FetchError, fetcher_from_settings
 from catalog.logcontext import request_id_context
-from catalog.models import OutputFormat, ProcessingRequest
+from catalog.models import ProcessingRequest
 from catalog.services import idempotency, lifecycle
-from sansio import quality as per_image
-from sansio.csvfile import CsvProblem, neutralise_formula
+from catalog.uploads import UploadOptionsSerializer, problem_item, problem_items
+from sansio.csvfile import neutralise_formula
 from sansio.sizes import human_size
-
-
-def error_items(problems: list[CsvProblem]) -> list[dict[str, Any]]:
-    return [{"line": p.line, "column": p.column, "message": p.message} for p in problems]
 
 
 def error_body(
@@ -45,93 +40,7 @@ def error_body(
 
 
 def refusal(http_status: int, message: str, **extra: Any) -> Response:
-    errors = [{"line": None, "column": None, "message": message, **extra}]
-    return Response(error_body(errors=errors), status=http_status)
-
-
-if TYPE_CHECKING:
-    _Serializer = serializers.Serializer[dict[str, Any]]
-else:
-    _Serializer = serializers.Serializer  # DRF's classes are not subscriptable at run time
-
-
-_TARGET_RANGE = f"must be from {per_image.TARGET_MIN} to {per_image.TARGET_MAX} ({per_image.METRIC})"
-
-
-class UploadOptionsSerializer(_Serializer):
-    scale = serializers.FloatField(default=0.5)
-    quality = serializers.CharField(default="50", max_length=16)
-    quality_target = serializers.FloatField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=per_image.TARGET_MIN,
-        max_value=per_image.TARGET_MAX,
-        error_messages=dict.fromkeys(("min_value", "max_value"), _TARGET_RANGE),
-    )
-    max_bytes = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        max_value=2**31 - 1,
-        error_messages={"min_value": "must be a positive number of bytes"},
-    )
-    output_format = serializers.ChoiceField(choices=OutputFormat.values, default=OutputFormat.ORIGINAL)
-    webhook_url = serializers.URLField(default="", allow_blank=True, max_length=2048)
-
-    def validate_quality(self, value: str) -> str:
-        text = value.strip().lower()
-        if text == "auto" or (text.isdigit() and 1 <= int(text) <= 100):
-            return text
-        raise serializers.ValidationError(f"must be a whole number from 1 to 100, or auto (not {value[:16]})")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """quality becomes a number and a flag: "auto" searches per image (from 50 for animations)."""
-        auto = attrs.get("quality", "50") == "auto"
-        searched = auto or attrs.get("output_format") == OutputFormat.AUTO
-        if attrs.get("quality_target") is not None and not searched:
-            message = "applies only with quality=auto or output_format=auto"
-            raise serializers.ValidationError({"quality_target": [message]})
-        return {**attrs, "quality": 50 if auto else int(attrs.get("quality", "50")), "quality_auto": auto}
-
-    def validate_scale(self, value: float) -> float:
-        if not 0 < value <= 1:
-            raise serializers.ValidationError("must be greater than 0 and at most 1")
-        return value
-
-    def validate_webhook_url(self, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("must be an http or https URL")
-        if value and not settings.WEBHOOK_SECRET:
-            raise serializers.ValidationError("webhooks are not enabled on this server (no WEBHOOK_SECRET)")
-        if value:  # the same address policy as image downloads; delivery checks again
-            checker = fetcher_from_settings()
-            try:
-                checker.check_url(value)
-            except FetchError as exc:
-                raise serializers.ValidationError(str(exc)) from exc
-            finally:
-                checker.close()
-        return value
-
-
-def accept_csv(
-    request: HttpRequest | Request,
-    upload: UploadedFile,
-    options: UploadOptionsSerializer,
-    on_stored: Callable[[ProcessingRequest], None] | None = None,
-) -> ProcessingRequest:
-    """Store a CSV as a request, for the API and the upload page alike (or CatalogueRejected)."""
-    user = request.user
-    return services.create_request(
-        upload,
-        name=upload.name or "upload.csv",
-        options=services.RequestOptions(**options.validated_data),
-        base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/"),
-        owner=user if user is not None and user.is_authenticated else None,
-        on_stored=on_stored,
-    )
+    return Response(error_body(errors=[problem_item(message, **extra)]), status=http_status)
 
 
 class UploadView(APIView):
@@ -152,7 +61,7 @@ class UploadView(APIView):
         options = UploadOptionsSerializer(data=request.data)
         if not options.is_valid():
             errors = [
-                {"line": None, "column": None, "field": field, "message": f"{field}: {message}"}
+                problem_item(f"{field}: {message}", field=field)
                 for field, messages in options.errors.items()
                 for message in messages
             ]
@@ -173,9 +82,15 @@ class UploadView(APIView):
         try:
             row = key_use.row if key_use is not None else None
             bind = None if row is None else partial(idempotency.bind, row)
-            created = accept_csv(request, upload, options, on_stored=bind)  # bound as the request is stored
+            created = services.accept_upload(  # the key is bound as the request is stored
+                upload,
+                dict(options.validated_data),
+                user=request.user,
+                site_url=request.build_absolute_uri("/"),
+                on_stored=bind,
+            )
         except services.CatalogueRejected as exc:
-            body = error_body(errors=error_items(exc.problems), truncated=exc.truncated)
+            body = error_body(errors=problem_items(exc.problems), truncated=exc.truncated)
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         finally:
             if key_use is not None and key_use.row is not None:
@@ -224,22 +139,22 @@ class StatusView(APIView):
             return _message(
                 status.HTTP_400_BAD_REQUEST, "request_id is required: /api/status/?request_id=<uuid>"
             )
-        try:
-            request_id = uuid.UUID(raw)
-        except ValueError:
-            return _message(status.HTTP_400_BAD_REQUEST, f"request_id {raw[:64]!r} is not a UUID")
-        found = selectors.find_request(request_id, request.user)
-        if found is None:
-            return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
+        found = _named_request(request, raw, in_path=False)
+        if isinstance(found, Response):
+            return found
         return Response(selectors.status_payload(found))
 
 
-def _own_request(request: Request, raw_id: str) -> ProcessingRequest | Response:
-    """The request named in the path, as the status endpoint finds it (404 for others' with REQUIRE_AUTH)."""
+def _named_request(request: Request, raw_id: str, *, in_path: bool) -> ProcessingRequest | Response:
+    """The request ``raw_id`` names as the caller may see it, or the answer when there is none: 404 for
+    an unknown id (and, with REQUIRE_AUTH, for someone else's). A malformed id is a bad query (400) for
+    the status endpoint, and names no resource (404) in a path (cancel, retry, failures)."""
     try:
         request_id = uuid.UUID(raw_id)
     except ValueError:
-        return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {raw_id[:64]!r}")
+        if in_path:
+            return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {raw_id[:64]!r}")
+        return _message(status.HTTP_400_BAD_REQUEST, f"request_id {raw_id[:64]!r} is not a UUID")
     found = selectors.find_request(request_id, request.user)
     if found is None:
         return _message(status.HTTP_404_NOT_FOUND, f"no request with request_id {request_id}")
@@ -253,7 +168,7 @@ def _change(
     answer: Callable[[ProcessingRequest], Response],
 ) -> Response:
     """Cancel or retry: the same service as the page's buttons; 409 when the state does not allow it."""
-    found = _own_request(request, raw_id)
+    found = _named_request(request, raw_id, in_path=True)
     if isinstance(found, Response):
         return found
     with request_id_context(found.request_id):
@@ -299,7 +214,7 @@ class FailuresView(APIView):
 
     @api_schema.failures_schema
     def get(self, request: Request, request_id: str) -> Response | StreamingHttpResponse:
-        found = _own_request(request, request_id)
+        found = _named_request(request, request_id, in_path=True)
         if isinstance(found, Response):
             return found
         writer = csv.writer(_Echo())

@@ -7,19 +7,15 @@ documents every field and error shape of the contract.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from catalog.models import OutputFormat, RequestStatus
+from catalog.uploads import DictSerializer
 from sansio.reasons import Reason
-
-if TYPE_CHECKING:
-    _Serializer = serializers.Serializer[dict[str, Any]]
-else:
-    _Serializer = serializers.Serializer  # DRF's classes are not subscriptable at run time
 
 
 # A file picker in Swagger UI's "Try it out" (a plain FileField is typed string($uri): a text box).
@@ -45,7 +41,7 @@ class OptionalWholeNumber(serializers.IntegerField):
     pass
 
 
-class UploadForm(_Serializer):
+class UploadForm(DictSerializer):
     file = CsvFile(
         help_text="The CSV: S. No., Product Name, Input Image Urls (UTF-8; commas, semicolons or tabs); "
         "other columns are kept."
@@ -74,13 +70,13 @@ class UploadForm(_Serializer):
     )
 
 
-class Accepted(_Serializer):
+class Accepted(DictSerializer):
     status = serializers.CharField(default="accepted")
     request_id = serializers.UUIDField()
     status_url = serializers.URLField()
 
 
-class Problem(_Serializer):
+class Problem(DictSerializer):
     line = serializers.IntegerField(
         allow_null=True, help_text="1-based line of the file; null for the whole file."
     )
@@ -102,12 +98,12 @@ Refused = inline_serializer(
 )
 
 
-class Message(_Serializer):
+class Message(DictSerializer):
     status = serializers.CharField(default="error")
     message = serializers.CharField()
 
 
-class Progress(_Serializer):
+class Progress(DictSerializer):
     products = serializers.IntegerField()
     images = serializers.IntegerField()
     done = serializers.IntegerField()
@@ -119,7 +115,7 @@ class Progress(_Serializer):
     percent = serializers.IntegerField()
 
 
-class ImageError(_Serializer):
+class ImageError(DictSerializer):
     line = serializers.IntegerField()
     serial_number = serializers.IntegerField()
     url = serializers.URLField()
@@ -132,7 +128,7 @@ class ImageError(_Serializer):
     )
 
 
-class Options(_Serializer):
+class Options(DictSerializer):
     scale = serializers.FloatField()
     quality = serializers.CharField(help_text="A number 1-100, or auto")
     quality_target = serializers.FloatField(allow_null=True)
@@ -141,7 +137,7 @@ class Options(_Serializer):
     webhook_url = serializers.URLField(allow_null=True)
 
 
-class ImageResult(_Serializer):
+class ImageResult(DictSerializer):
     line = serializers.IntegerField()
     serial_number = serializers.IntegerField()
     position = serializers.IntegerField(help_text="1-based place of the URL in its product's cell.")
@@ -154,7 +150,7 @@ class ImageResult(_Serializer):
     warning = serializers.CharField(allow_null=True, help_text="e.g. no output fits max_bytes")
 
 
-class WebhookAttempt(_Serializer):
+class WebhookAttempt(DictSerializer):
     number = serializers.IntegerField()
     at = serializers.DateTimeField()
     status_code = serializers.IntegerField(allow_null=True)
@@ -162,7 +158,7 @@ class WebhookAttempt(_Serializer):
     duration_ms = serializers.IntegerField()
 
 
-class WebhookDelivery(_Serializer):
+class WebhookDelivery(DictSerializer):
     id = serializers.CharField(help_text="The webhook-id header.")
     url = serializers.URLField()
     status = serializers.ChoiceField(choices=["pending", "delivered", "failed"])

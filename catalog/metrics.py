@@ -1,8 +1,9 @@
 """Prometheus counters: what each process records, as it is told (a leaf: it decides nothing).
 
 Every process (gunicorn workers, Celery pool processes) writes its counters and histograms to files
-in PROMETHEUS_MULTIPROC_DIR, which settings always points at VAR_DIR/metrics; a scrape adds them up
-(catalog/metrics_http.py serves /metrics, with the gauges read from the database at scrape time).
+in PROMETHEUS_MULTIPROC_DIR, which each process points at VAR_DIR/metrics as it starts
+(config/startup.py); a scrape adds them up (catalog/metrics_http.py serves /metrics, with the gauges
+read from the database at scrape time).
 Why an image failed is its reason code (sansio/reasons.py), given by whoever raised the failure.
 """
 

@@ -1,7 +1,8 @@
 """HTML pages for people: upload a CSV, watch requests, look at one request's images.
 
-The pages read through selectors and write through services, exactly as the API does; the upload
-form validates its options with the API's own serializer, so both refuse the same things alike.
+The pages read through selectors and write through services, exactly as the API does, and never
+call the API: the upload form checks its options with the serializer the API uses too
+(catalog/uploads.py), so both refuse the same things alike.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.throttling import ScopedRateThrottle
 
 from catalog import downloads, selectors, services
-from catalog.api import UploadOptionsSerializer, accept_csv, error_items
 from catalog.models import OutputFormat, ProcessingRequest
 from catalog.services import lifecycle
+from catalog.uploads import UploadOptionsSerializer, problem_item, problem_items
 from sansio import quality as per_image
 from sansio import samples
 from sansio.sizes import human_size
@@ -49,10 +50,6 @@ class _UploadScope:
     throttle_scope = "upload"  # the API's budget: the page is no way around it
 
 
-def _message(text: str) -> dict[str, Any]:
-    return {"line": None, "column": None, "message": text}
-
-
 @require_http_methods(["GET", "POST"])
 @people_only
 def upload(request: HttpRequest) -> HttpResponse:
@@ -73,15 +70,15 @@ def upload(request: HttpRequest) -> HttpResponse:
 
     context["values"] |= {k: request.POST.get(k, v) for k, v in context["values"].items()}
     if not ScopedRateThrottle().allow_request(request, _UploadScope()):  # type: ignore[arg-type]
-        context["errors"] = [_message("Too many uploads just now: wait a minute and try again.")]
+        context["errors"] = [problem_item("Too many uploads just now: wait a minute and try again.")]
         return render(request, "catalog/upload.html", context, status=429)
     upload = request.FILES.get("file")
     context["file_name"] = upload.name if upload else ""
     options = UploadOptionsSerializer(data=request.POST)
     if upload is None:
-        context["errors"] = [_message("Choose a CSV file to upload.")]
+        context["errors"] = [problem_item("Choose a CSV file to upload.")]
     elif upload.size is not None and upload.size > settings.CSV_MAX_BYTES:
-        context["errors"] = [_message(f"{upload.name} is over the {context['max_size']} limit.")]
+        context["errors"] = [problem_item(f"{upload.name} is over the {context['max_size']} limit.")]
     elif not options.is_valid():
         # Beside their fields, not in the file's problem table: the file was not even read.
         context["field_errors"] = {field: " ".join(messages) for field, messages in options.errors.items()}
@@ -90,9 +87,11 @@ def upload(request: HttpRequest) -> HttpResponse:
         return render(request, "catalog/upload.html", context, status=400)
     assert upload is not None
     try:
-        created = accept_csv(request, upload, options)
+        created = services.accept_upload(
+            upload, dict(options.validated_data), user=request.user, site_url=request.build_absolute_uri("/")
+        )
     except services.CatalogueRejected as exc:
-        context["errors"] = error_items(exc.problems)
+        context["errors"] = problem_items(exc.problems)
         context["errors_truncated"] = exc.truncated
         return render(request, "catalog/upload.html", context, status=400)
     return redirect("request-detail", request_id=created.request_id)
@@ -115,12 +114,18 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
-@require_GET
-@people_only
-def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+def _visible(request: HttpRequest, request_id: uuid.UUID) -> ProcessingRequest:
+    """The request as this user may see it (someone else's is unknown with REQUIRE_AUTH), or 404."""
     found = selectors.find_request(request_id, request.user)
     if found is None:
         raise Http404(f"no request with request_id {request_id}")
+    return found
+
+
+@require_GET
+@people_only
+def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    found = _visible(request, request_id)
     failed_only = request.GET.get("show") == "failed"
     products, page, pages = selectors.product_rows(found, _page_number(request), failed_only=failed_only)
     # Only what the page shows: it is fetched again on every change while the request runs.
@@ -142,13 +147,6 @@ def request_detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
         "pages": pages,
     }
     return render(request, "catalog/request.html", context)
-
-
-def _visible(request: HttpRequest, request_id: uuid.UUID) -> ProcessingRequest:
-    found = selectors.find_request(request_id, request.user)
-    if found is None:
-        raise Http404(f"no request with request_id {request_id}")
-    return found
 
 
 @require_GET
@@ -227,9 +225,7 @@ def _change_request(
     refused: str,
 ) -> HttpResponse:
     """A button on the request page: the same service as the API's, then back to the page."""
-    found = selectors.find_request(request_id, request.user)
-    if found is None:
-        raise Http404(f"no request with request_id {request_id}")
+    found = _visible(request, request_id)
     try:
         change(found)
         messages.success(request, done)

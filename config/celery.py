@@ -1,4 +1,4 @@
-"""The Celery application; its settings are the CELERY_* names in config/settings.py."""
+"""The Celery application; its settings are the CELERY_* names in config/settings/ (broker.py, workers.py)."""
 
 import ctypes
 import logging

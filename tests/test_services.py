@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from catalog import metrics, services
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
+from catalog.services import batches
 from sansio.reasons import Reason
 
 pytestmark = pytest.mark.django_db
@@ -191,6 +198,46 @@ def test_an_image_out_of_its_download_budget_fails_with_its_last_code(
     assert (
         spent.error == "img.example.com took longer than 30 s (gave up after 1 attempts, 41 s of downloads)"
     )
+
+
+def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_rest_at_once(
+    request_pk: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, *rest = image_ids(request_pk)
+    downloading = threading.Event()
+
+    def produce(claimed, fetcher, transform_slots, prior) -> services.ImageOutput:
+        if claimed.image.pk != first:
+            downloading.wait(10)  # a slow host's image: still running when the limit strikes
+        return output(f"{claimed.image.pk}.jpg")
+
+    def cut_after_the_first(futures):
+        yield next(as_completed(futures))
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(batches, "produce_output", produce)
+    monkeypatch.setattr(batches, "as_completed", cut_after_the_first)
+    tools: dict[str, Any] = {"fetcher": SimpleNamespace(memory=None), "transform_slots": nullcontext()}
+    with ThreadPoolExecutor(max_workers=1) as threads, django_capture_on_commit_callbacks(execute=False):
+        try:
+            assert services.process_batch(image_ids(request_pk), "node@host:1", threads=threads, **tools)
+        finally:
+            downloading.set()
+    rows = ProductImage.objects.in_bulk([first, *rest])
+    assert rows[first].status == ImageStatus.DONE, "finished before the cut: kept"
+    for pk in rest:  # one running, one not started: both back in the queue at once, no backoff
+        assert (rows[pk].status, rows[pk].error_code, rows[pk].not_before) == (
+            ImageStatus.QUEUED,
+            "timeout",
+            None,
+        )
+    assert counters(request_pk) == (1, 0)
+    assert "soft time limit: 1 of 3 images finished, the rest queued again" in caplog.messages
+    with ThreadPoolExecutor(max_workers=1) as threads:
+        assert not services.process_batch([first], "node@host:1", threads=threads, **tools), "done: no claim"
 
 
 def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(

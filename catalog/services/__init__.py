@@ -5,11 +5,13 @@ half-way, never counts an image twice: an image is claimed by moving it to RUNNI
 fresh claim token, and only the holder of that token may settle it.
 """
 
+from catalog.services.batches import process_batch
 from catalog.services.completion import finalize_request
 from catalog.services.dispatching import batches_to_send, forget_sent
 from catalog.services.intake import (
     CatalogueRejected,
     RequestOptions,
+    accept_upload,
     create_request,
     csv_limits,
     queued_image_ids,
@@ -42,6 +44,7 @@ __all__ = [
     "ImageOutput",
     "ReconcileReport",
     "RequestOptions",
+    "accept_upload",
     "batches_to_send",
     "claim_images",
     "claimant",
@@ -51,6 +54,7 @@ __all__ = [
     "finalize_request",
     "forget_sent",
     "pending_request_ids",
+    "process_batch",
     "produce_output",
     "queued_image_ids",
     "reconcile",

@@ -12,7 +12,7 @@ from django.utils import timezone
 from catalog import webhooks
 from catalog.batching import batched
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
-from catalog.services.rowupdates import update_each
+from catalog.services.rowupdates import update_rows_by_key
 from catalog.storage import absolute_url, result_csv_name, save_bytes
 from sansio.csvfile import ResultRow, write_result_csv
 
@@ -78,7 +78,7 @@ def _result_rows(request: ProcessingRequest) -> Iterator[ResultRow]:
             done = status == ImageStatus.DONE and output_file
             outputs[product_id].append(absolute_url(output_file, request.base_url) if done else None)
         joined = [(",".join(url or "" for url in outputs[pk]), pk) for pk in id_chunk]
-        update_each(Product, ["output_image_url"], ["id"], joined)
+        update_rows_by_key(Product, ["output_image_url"], ["id"], joined)
         for pk in id_chunk:
             product = products[pk]
             yield ResultRow(

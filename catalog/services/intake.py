@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
@@ -49,6 +50,29 @@ def csv_limits() -> CsvLimits:
         max_urls_per_row=settings.CSV_MAX_URLS_PER_ROW,
         max_problems=settings.CSV_MAX_PROBLEMS,
         max_url_length=settings.CSV_MAX_URL_LENGTH,
+    )
+
+
+def accept_upload(
+    upload: UploadedFile,
+    options: dict[str, Any],
+    *,
+    user: User | AnonymousUser | None,
+    site_url: str,
+    on_stored: Callable[[ProcessingRequest], None] | None = None,
+) -> ProcessingRequest:
+    """Store an uploaded CSV as a request, for the API and the upload page alike (or CatalogueRejected).
+
+    ``options`` are what catalog.uploads.UploadOptionsSerializer validated; a signed-in ``user`` owns
+    the request; its URLs start with PUBLIC_BASE_URL, else with ``site_url`` (where the upload came).
+    """
+    return create_request(
+        upload,
+        name=upload.name or "upload.csv",
+        options=RequestOptions(**options),
+        base_url=settings.PUBLIC_BASE_URL or site_url.rstrip("/"),
+        owner=user if user is not None and user.is_authenticated else None,
+        on_stored=on_stored,
     )
 
 

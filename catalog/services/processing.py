@@ -21,7 +21,7 @@ from catalog.fetch import Fetcher, FetchError
 from catalog.models import ContentOutput, ImageStatus, ProcessingRequest, Product, ProductImage
 from catalog.queueing import enqueue
 from catalog.services import reuse
-from catalog.services.rowupdates import update_each
+from catalog.services.rowupdates import update_rows_by_key
 from catalog.storage import content_output_name, preview_image_name, save_bytes
 from sansio import quality as per_image
 from sansio.backoff import backoff_seconds
@@ -311,7 +311,7 @@ def settle(
             elif claimed.attempt >= settings.IMAGE_MAX_ATTEMPTS:
                 gave_up = _failed_fields(failure, f" (gave up after {claimed.attempt} attempts)")
                 outcomes.append((claimed, gave_up, "images_failed"))
-            elif _holding(claimed).update(
+            elif _still_claimed(claimed).update(
                 status=ImageStatus.QUEUED,
                 error=str(failure)[:2000],
                 error_code=failure.code.value,
@@ -343,20 +343,21 @@ def _out_of_budget(claimed: ClaimedImage) -> bool:
     return left < settings.FETCH_CONNECT_TIMEOUT
 
 
-_HELD_BY = ("id", "status", "claim_token")  # a claim holds its image while all three still match
+_CLAIM_KEY_FIELDS = ("id", "status", "claim_token")  # a claim holds its image while all three still match
 
 
-def _held(claimed: ClaimedImage) -> tuple[int, ImageStatus, uuid.UUID]:
+def _claim_key(claimed: ClaimedImage) -> tuple[int, ImageStatus, uuid.UUID]:
+    """The values of _CLAIM_KEY_FIELDS while this claim holds its image."""
     return claimed.image.pk, ImageStatus.RUNNING, claimed.token
 
 
-def _holding(claimed: ClaimedImage) -> QuerySet[ProductImage]:
+def _still_claimed(claimed: ClaimedImage) -> QuerySet[ProductImage]:
     """The image, only while this claim still holds it (not re-claimed after a lease expiry)."""
-    return ProductImage.objects.filter(**dict(zip(_HELD_BY, _held(claimed), strict=True)))
+    return ProductImage.objects.filter(**dict(zip(_CLAIM_KEY_FIELDS, _claim_key(claimed), strict=True)))
 
 
-def _write_while_held(updates: list[tuple[ClaimedImage, dict[str, Any]]]) -> set[int]:
-    """Write each image's fields only while its claim holds (as ``_holding``); returns the pks written.
+def _write_while_claimed(updates: list[tuple[ClaimedImage, dict[str, Any]]]) -> set[int]:
+    """Write each image's fields while its claim holds (as ``_still_claimed``); returns the pks written.
 
     One statement for every image that sets the same fields, not an ORM update each (see rowupdates).
     """
@@ -365,8 +366,8 @@ def _write_while_held(updates: list[tuple[ClaimedImage, dict[str, Any]]]) -> set
     for claimed, fields in updates:
         groups[tuple(fields)].append((claimed, fields))
     for names, group in groups.items():
-        rows = [[*fields.values(), *_held(claimed)] for claimed, fields in group]
-        changed = update_each(ProductImage, names, _HELD_BY, rows)
+        rows = [[*fields.values(), *_claim_key(claimed)] for claimed, fields in group]
+        changed = update_rows_by_key(ProductImage, names, _CLAIM_KEY_FIELDS, rows)
         pks = {claimed.image.pk for claimed, _ in group}
         if changed == len(group):
             written |= pks
@@ -394,7 +395,7 @@ class _Settlement:
         """Write each outcome whose claim still holds, and count it."""
         finished = {"lease_expires_at": None, "finished_at": self.now}
         updates = [(claimed, {**fields, **finished}) for claimed, fields, _ in outcomes]
-        written = _write_while_held(updates)
+        written = _write_while_claimed(updates)
         for (claimed, fields), (_, _, counter) in zip(updates, outcomes, strict=True):
             image = claimed.image
             if image.pk not in written:

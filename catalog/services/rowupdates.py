@@ -15,21 +15,21 @@ from typing import Any
 from django.db import connection, models
 
 
-def update_each(
-    model: type[models.Model], assign: Sequence[str], match: Sequence[str], rows: Sequence[Sequence[Any]]
+def update_rows_by_key(
+    model: type[models.Model], assign: Sequence[str], key: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> int:
-    """``UPDATE model SET assign… WHERE match…`` once per row; returns the rows changed by all of them.
+    """``UPDATE model SET assign… WHERE key…`` once per row; returns the rows changed by all of them.
 
-    Each row holds the values of the ``assign`` fields, then those of the ``match`` fields (compared
+    Each row holds the values of the ``assign`` fields, then those of the ``key`` fields (compared
     with ``=``). Both supported backends report the sum of all executions (sqlite3 and psycopg 3).
     """
     if not rows:
         return 0
     by_name = {field.name: field for field in model._meta.concrete_fields}
-    fields = [by_name[name] for name in (*assign, *match)]
+    fields = [by_name[name] for name in (*assign, *key)]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(by_name[name].column)} = %s" for name in assign)
-    conditions = " AND ".join(f"{quote(by_name[name].column)} = %s" for name in match)
+    conditions = " AND ".join(f"{quote(by_name[name].column)} = %s" for name in key)
     # Names from the model's own metadata, quoted; every value is a parameter.
     sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {conditions}"  # noqa: S608
     assigned = len(assign)

@@ -1,0 +1,45 @@
+"""Celery workers: pool size, prefetch, task time limits, queues and the beat's schedule."""
+
+from __future__ import annotations
+
+import os
+
+from config.env import env_float, env_int
+from config.settings.core import VAR_DIR
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# Each process keeps a few small batches in hand, so it never waits on a broker poll between two
+# (measured: 68 -> 164 images/s end to end on the embedded broker). Held messages of a killed worker
+# come back from the broker, or from the reconciler; they were never claimed, so never run twice.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4, minimum=1)
+# Pool processes: one per core this process may run on, plus one that transforms while another claims
+# or settles its batch (a command line's --concurrency still wins).
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", usable_cores() + 1, minimum=1)
+# How often a worker looks for claims of its pool processes that died (released at once, not a lease later).
+CLAIM_CHECK_SECONDS = env_float("CLAIM_CHECK_SECONDS", 2.0)
+CELERY_TASK_IGNORE_RESULT = True  # status comes from our tables, never a result backend
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_DEFAULT_QUEUE = "images"
+CELERY_TASK_ROUTES = {
+    "catalog.tasks.process_images": {"queue": "images"},
+    "catalog.tasks.*": {"queue": "control"},
+}
+
+RECONCILE_INTERVAL_SECONDS = env_float("RECONCILE_INTERVAL_SECONDS", 30.0)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile": {"task": "catalog.tasks.reconcile", "schedule": RECONCILE_INTERVAL_SECONDS},
+}
+# Retention: requests completed more than this many days ago go, with their result CSVs and the outputs
+# no kept request uses (catalog/services/retention.py), checked hourly. 0: keep everything.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 0)
+if RETENTION_DAYS:
+    CELERY_BEAT_SCHEDULE["purge"] = {"task": "catalog.tasks.purge_expired", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
