@@ -6,6 +6,7 @@ fresh claim token, and only the holder of that token may settle it.
 """
 
 from catalog.services.batches import process_batch
+from catalog.services.claims import ClaimedImage, claim_images
 from catalog.services.completion import finalize_request
 from catalog.services.dispatching import batches_to_send, forget_sent
 from catalog.services.intake import (
@@ -17,16 +18,7 @@ from catalog.services.intake import (
     queued_image_ids,
     start_request,
 )
-from catalog.services.processing import (
-    ClaimedImage,
-    ImageFailed,
-    ImageOutput,
-    claim_images,
-    produce_output,
-    retry_delay,
-    settle,
-    transform_options,
-)
+from catalog.services.producing import ImageFailed, ImageOutput, produce_output, transform_options
 from catalog.services.recovery import (
     ReconcileReport,
     claimant,
@@ -36,6 +28,7 @@ from catalog.services.recovery import (
     release_claims_of_node,
     release_claims_of_processes,
 )
+from catalog.services.settling import retry_delay, settle
 
 __all__ = [
     "CatalogueRejected",

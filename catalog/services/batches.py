@@ -16,15 +16,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from catalog.fetch import Fetcher
 from catalog.logcontext import request_id_context
 from catalog.services import reuse
-from catalog.services.processing import (
-    ClaimedImage,
-    ImageFailed,
-    ImageOutput,
-    claim_images,
-    produce_output,
-    settle,
-    transform_options,
-)
+from catalog.services.claims import ClaimedImage, claim_images
+from catalog.services.producing import ImageFailed, ImageOutput, produce_output, transform_options
+from catalog.services.settling import settle
 from sansio.reasons import Reason
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
 from catalog.queueing import enqueue
-from catalog.services.processing import finalize_if_settled, mark_products_processed
+from catalog.services.settling import finalize_if_settled, mark_products_processed
 
 
 class Refusal(Enum):

@@ -16,8 +16,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import ImageStatus, ProcessingRequest, ProductImage, RequestStatus
+from catalog.services.claims import ClaimedImage
 from catalog.services.dispatching import forget_sent
-from catalog.services.processing import ClaimedImage, ImageFailed, settle
+from catalog.services.producing import ImageFailed
+from catalog.services.settling import settle
 from sansio.reasons import Reason
 
 WORKER_GONE = ImageFailed(

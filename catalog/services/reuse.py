@@ -28,7 +28,8 @@ from sansio.contentkeys import output_key, sha256_hex, usable_validator
 from sansio.images import TransformOptions
 
 if TYPE_CHECKING:
-    from catalog.services.processing import ClaimedImage, ImageOutput
+    from catalog.services.claims import ClaimedImage
+    from catalog.services.producing import ImageOutput
 
 
 @dataclass(frozen=True)

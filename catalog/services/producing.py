@@ -1,0 +1,209 @@
+"""Producing one claimed image's output: download, transform and store it under its content key, or
+say why not (ImageFailed). Nothing here writes to the database: the batch settles the outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+
+from catalog import metrics
+from catalog.fetch import Fetcher, FetchError
+from catalog.models import ContentOutput, ProcessingRequest
+from catalog.services import reuse
+from catalog.services.claims import ClaimedImage
+from catalog.storage import content_output_name, preview_image_name, save_bytes
+from sansio import quality as per_image
+from sansio.contentkeys import output_key
+from sansio.images import ImageRejected, TransformOptions, transform
+from sansio.reasons import Reason
+
+# The name these lines have always had (README "Logs", tests/e2e/test_metrics.py): kept over the split.
+logger = logging.getLogger("catalog.services.processing")
+
+
+class ImageFailed(Exception):
+    """Processing did not give an output: why (``code``, from sansio/reasons.py) and in words (the
+    message, shown to the user); ``retryable`` says whether another attempt may succeed, and
+    ``retry_after`` not before how many seconds (the host asked for a wait)."""
+
+    def __init__(
+        self, message: str, *, code: Reason, retryable: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    @classmethod
+    def internal(cls) -> ImageFailed:
+        """Something we did not expect (a bug): the message says no more, the log says what."""
+        return cls("internal error while processing the image", code=Reason.INTERNAL, retryable=True)
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    name: str
+    format: str
+    input_bytes: int
+    output_bytes: int
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    quality: int | None = None
+    score: float | None = None
+    warning: str = ""
+    content_key: str = ""  # sansio.contentkeys.output_key of the input and options
+    source: reuse.SourceSeen | None = None  # what the URL sent, when it sent the bytes
+    reused: bool = False  # made before (unchanged at the host, or the same bytes): not transformed now
+
+    @classmethod
+    def stored(cls, row: ContentOutput, source: reuse.SourceSeen | None) -> ImageOutput:
+        return cls(
+            name=row.output_file,
+            format=row.output_format,
+            input_bytes=row.input_bytes,
+            output_bytes=row.output_bytes,
+            input_size=(row.input_width, row.input_height),
+            output_size=(row.output_width, row.output_height),
+            content_key=row.key,
+            source=source,
+            reused=True,
+        )
+
+    def content_row(self, now: datetime) -> ContentOutput:
+        assert self.source is not None
+        return ContentOutput(
+            key=self.content_key,
+            input_sha256=self.source.content_sha256,
+            output_file=self.name,
+            output_format=self.format,
+            input_bytes=self.input_bytes,
+            output_bytes=self.output_bytes,
+            input_width=self.input_size[0],
+            input_height=self.input_size[1],
+            output_width=self.output_size[0],
+            output_height=self.output_size[1],
+            created_at=now,
+        )
+
+
+def transform_options(request: ProcessingRequest) -> TransformOptions:
+    """Everything that shapes a request's outputs (and so is in their content keys)."""
+    return TransformOptions(
+        scale=request.scale,
+        quality=request.quality,
+        output_format=request.output_format,
+        max_pixels=settings.IMAGE_MAX_PIXELS,
+        max_frames=settings.IMAGE_MAX_FRAMES,
+        background=settings.IMAGE_BACKGROUND,
+        preview_side=settings.IMAGE_PREVIEW_SIZE,
+        quality_auto=request.quality_auto,
+        quality_target=request.quality_target or per_image.DEFAULT_TARGET,
+        max_bytes=request.max_bytes,
+    )
+
+
+def produce_output(
+    claimed: ClaimedImage,
+    fetcher: Fetcher,
+    transform_slots: AbstractContextManager[object],
+    prior: reuse.Prior = reuse.NO_PRIOR,
+) -> ImageOutput:
+    """Download, transform and store one image under its content key. Raises ImageFailed.
+
+    With a ``prior`` (services/reuse.py) the download is conditional and a 304 reuses its output;
+    bytes that were transformed before with the same options are not transformed again. Touches the
+    database for one read at most (that lookup), so a batch can run many of these in threads.
+    ``transform_slots`` (a semaphore) bounds how many decode and encode at once: downloads and
+    uploads wait on the network, transforms on the cores, and more transforms than cores only thrash
+    the caches. Each attempt is timed, and a failed one counted by its code; a success is counted
+    when it is settled.
+    """
+    started = time.perf_counter()
+    try:
+        output = _produce(claimed, fetcher, transform_slots, prior)
+    except ImageFailed as exc:
+        ms = metrics.count_attempt(time.perf_counter() - started, failure=exc.code, retryable=exc.retryable)
+        logger.info(
+            "image %s failed (%s) in %d ms", claimed.image.pk, exc.code, ms, extra={"duration_ms": ms}
+        )
+        raise
+    except Exception:
+        metrics.count_attempt(time.perf_counter() - started, failure=Reason.INTERNAL, retryable=True)
+        raise
+    ms = metrics.count_attempt(time.perf_counter() - started)
+    logger.info(
+        "image %s %s in %d ms: %d -> %d bytes",
+        claimed.image.pk,
+        "reused" if output.reused else "done",
+        ms,
+        output.input_bytes,
+        output.output_bytes,
+        extra={"duration_ms": ms},
+    )
+    return output
+
+
+def _produce(
+    claimed: ClaimedImage,
+    fetcher: Fetcher,
+    transform_slots: AbstractContextManager[object],
+    prior: reuse.Prior,
+) -> ImageOutput:
+    image, request = claimed.image, claimed.image.request
+    spent = image.download_seconds  # by earlier attempts: this one gets what is left of the budget
+    left = round(settings.IMAGE_TOTAL_BUDGET - spent, 1)  # to a tenth: a deadline of 30 s, not 29.9992 s
+    started = time.monotonic()
+    try:
+        with metrics.DOWNLOAD_SECONDS.time():
+            response = fetcher.fetch_image(
+                image.input_url,
+                etag=prior.etag,
+                last_modified=prior.last_modified,
+                total_timeout=max(0.001, min(settings.FETCH_TOTAL_TIMEOUT, left)),
+            )
+    except FetchError as exc:
+        raise ImageFailed(
+            str(exc), code=exc.code, retryable=exc.retryable, retry_after=exc.retry_after
+        ) from exc
+    finally:
+        image.download_seconds = spent + (time.monotonic() - started)  # settle keeps it for a retry
+    if response.not_modified and prior.output is not None:
+        return ImageOutput.stored(prior.output, source=None)
+    options = transform_options(request)
+    seen = reuse.SourceSeen.of(image.input_url, response)
+    key = output_key(seen.content_sha256, options)
+    made = prior.output if prior.output is not None and prior.output.key == key else reuse.find_output(key)
+    if made is not None:
+        return ImageOutput.stored(made, seen)
+    try:
+        with transform_slots:
+            result = transform(response.body, options)
+    except ImageRejected as exc:
+        raise ImageFailed(str(exc), code=exc.code, retryable=False) from exc
+    name = content_output_name(key, result.extension)
+    try:
+        save_bytes(name, result.data)
+    except Exception as exc:
+        logger.exception("image %s: the output could not be stored as %s", image.pk, name)
+        raise ImageFailed("the output could not be stored", code=Reason.STORAGE, retryable=True) from exc
+    if result.preview:  # the pages' "before" picture (see sansio.images._preview)
+        save_bytes(preview_image_name(name), result.preview)
+    return ImageOutput(
+        name=name,
+        format=result.format,
+        input_bytes=len(response.body),
+        output_bytes=len(result.data),
+        input_size=(result.input_width, result.input_height),
+        output_size=(result.width, result.height),
+        content_key=key,
+        source=seen,
+        quality=result.quality,
+        score=result.score,
+        warning=result.warning,
+    )
