@@ -38,10 +38,13 @@ browser:
 		echo "chromium is not installed and cannot be installed here: the browser test will be skipped"
 
 # tests/unit/test_encoders.py makes files with other real encoders; install them where we may (root
-# with apt, once: afterwards this is a lookup), else those tests skip, naming the missing tool.
+# with apt, once: afterwards this is a lookup), else those tests skip, naming the missing tool. A
+# `convert` that is not ImageMagick's (a stand-in some machines have on the PATH) does not count.
 ENCODERS := cjpeg:libjpeg-turbo-progs cwebp:webp avifenc:libavif-bin tiffcp:libtiff-tools vips:libvips-tools convert:imagemagick
 encoders:
-	@missing=$$(for pair in $(ENCODERS); do command -v $${pair%%:*} >/dev/null 2>&1 || echo $${pair#*:}; done); \
+	@missing=$$(for pair in $(ENCODERS); do tool=$${pair%%:*}; \
+		if [ $$tool = convert ]; then convert -version 2>/dev/null | grep -q ImageMagick; \
+		else command -v $$tool >/dev/null 2>&1; fi || echo $${pair#*:}; done); \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } ; } || \
 		echo "not installed and cannot be installed here: $$missing; the tests that need them will be skipped"
