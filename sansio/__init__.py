@@ -7,6 +7,8 @@ without a database, a broker or a socket:
 - ``urls``: which image URLs are accepted, and in what form they are kept.
 - ``messages``: how values are quoted in the messages people read.
 - ``images``: the image transform (decode, orient, resize, re-encode).
+- ``pixelmodes``: the pixel mode the transform resizes in; transparency onto a background.
+- ``encoding``: the output written in its format, with the encoder settings.
 - ``contentkeys``: the key an output is stored and shared under (input bytes + options + engine).
 - ``addresses``: the policy on which IP addresses the service may fetch from.
 """

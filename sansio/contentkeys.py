@@ -3,7 +3,8 @@
 Two images with the same bytes and the same options give the same output, so it is made once and
 shared (see the README's "Re-runs"). The key changes whenever anything that changes the output does:
 a new option (every field of ``TransformOptions`` is in it), another Pillow, or a change to the
-transform itself (bump ``ENGINE_VERSION`` with any change to ``sansio.images`` that changes output).
+transform itself (bump ``ENGINE_VERSION`` with any change to ``sansio.images``, ``sansio.pixelmodes``
+or ``sansio.encoding`` that changes output).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The image transform: bytes in, bytes out (no Django, no network).
 
 Decode (header checked first: pixel and frame caps), apply EXIF orientation, scale, re-encode.
+The pixels are brought to a mode that resizes well by sansio/pixelmodes.py, and written by
+sansio/encoding.py (encoder settings); this module decides what is done to them, in what order.
 - JPEG inputs decode straight at reduced size (libjpeg DCT scaling via ``draft``), then an exact
   LANCZOS resize to the rounded target; other inputs use ``reduce`` when the scale is exactly 1/2.
 - ``original`` keeps JPEG, PNG, WebP and GIF; anything else becomes PNG (transparency) or JPEG.
@@ -15,15 +17,16 @@ Decode (header checked first: pixel and frame caps), apply EXIF orientation, sca
 
 from __future__ import annotations
 
-import functools
 import io
 import struct
 import warnings
 from dataclasses import dataclass, replace
 
-from PIL import Image, ImageCms, ImageMath, ImageSequence
+from PIL import Image, ImageSequence
 
+from sansio import encoding
 from sansio import quality as per_image
+from sansio.encoding import EncodeFailed
 from sansio.imagefaults import (
     ImageRejected,
     avif_size,
@@ -33,6 +36,7 @@ from sansio.imagefaults import (
     png_without_metadata,
     sniff,
 )
+from sansio.pixelmodes import flatten, planar, to_working_mode
 from sansio.reasons import Reason
 
 __all__ = ["EncodeFailed", "ImageRejected", "TransformOptions", "TransformResult", "transform"]
@@ -65,24 +69,7 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 
-
-# Encoder settings, measured on this machine's kind (2 cores) with `make bench` inputs:
-# - JPEG optimize (Huffman tables per image): -42 % bytes for +1.6 ms on a 1500x1000 output.
-# - PNG compress_level 3: 30 ms against 97 ms at Pillow's default 6, for +6 % bytes (level 1: 18 ms,
-#   +11 %; 9: 883 ms, -5 %). PNG stays lossless: "quality" does not apply to it (Pillow ignores it
-#   too); palette quantization would save ~75 % but changes pixels, so it is not done silently.
-# - WebP method 0: 40 ms against 82 ms at method 4, for +4 % bytes.
-# - AVIF under output_format=auto, which encodes it up to four times: libavif speed 10, 11 ms
-#   against 102 ms at the default 6 on a 0.25 MP photo, for +11 % bytes (output_format=avif keeps 6).
-JPEG_OPTIMIZE = True
-AVIF_AUTO_SPEED = 10
-PNG_COMPRESS_LEVEL = 3
-WEBP_METHOD = 0
 PREVIEW_QUALITY = 90  # the "before" preview: fine enough that artefacts seen beside it are the output's
-
-
-class EncodeFailed(RuntimeError):
-    """The input was read, but its output could not be written: our fault, not the file's (internal)."""
 
 
 @dataclass(frozen=True)
@@ -222,11 +209,11 @@ def _transform_open(im: Image.Image, input_format: str, options: TransformOption
     if input_format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
         im.draft(im.mode, stored)  # libjpeg decodes at the smallest DCT scale still >= stored
     im.load()
-    if im.mode == "La" and _planar(im):
+    if im.mode == "La" and planar(im):
         raise ImageRejected(
             Reason.UNSUPPORTED, "a TIFF of grey and premultiplied alpha in separate planes: not supported"
         )
-    frame, icc = _to_working_mode(im, im.info.get("icc_profile"))
+    frame, icc = to_working_mode(im, im.info.get("icc_profile"))
     if frame.size != stored:
         exact_half = frame.width == stored[0] * 2 and frame.height == stored[1] * 2
         frame = frame.reduce(2) if exact_half else frame.resize(stored, Image.Resampling.LANCZOS)
@@ -240,7 +227,7 @@ def _transform_open(im: Image.Image, input_format: str, options: TransformOption
             raise EncodeFailed(f"the {out_format} output could not be encoded") from exc
         return replace(chosen, preview=preview)
     try:
-        data = _encode(frame, out_format, options, icc)
+        data = encoding.encode(frame, out_format, options.quality, options.background, icc)
     except Exception as exc:
         raise EncodeFailed(f"the {out_format} output could not be encoded") from exc
     ext, content_type = _EXTENSIONS[out_format]
@@ -259,19 +246,13 @@ def _preview(frame: Image.Image, options: TransformOptions) -> bytes | None:
     """
     if options.preview_side <= 0:
         return None
-    small = _flatten(frame, options.background)
+    small = flatten(frame, options.background)
     if max(small.size) > options.preview_side:
         small = small.copy()
         small.thumbnail((options.preview_side, options.preview_side), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     small.save(buf, "JPEG", quality=PREVIEW_QUALITY)
     return buf.getvalue()
-
-
-def _planar(im: Image.Image) -> bool:
-    """A TIFF whose samples are stored in separate planes (Pillow misreads grey+alpha ones)."""
-    tags = getattr(im, "tag_v2", None)
-    return tags is not None and tags.get(284, 1) == 2
 
 
 def _per_image(
@@ -281,19 +262,19 @@ def _per_image(
     icc: bytes | None,
     source: tuple[str, int, int],
 ) -> TransformResult:
-    """Quality and format chosen for this image by sansio.quality, through ``_encode`` as the seam."""
+    """Quality and format chosen for this image by sansio.quality, through ``encoding.encode`` as the seam."""
 
     def encode(im: Image.Image, fmt: str, quality: int | None) -> bytes:
         extra = {"icc_profile": icc} if icc else {}
         if quality is None and fmt == "WEBP":
             buf = io.BytesIO()
-            im.save(buf, "WEBP", lossless=True, method=WEBP_METHOD, **extra)
+            im.save(buf, "WEBP", lossless=True, method=encoding.WEBP_METHOD, **extra)
             return buf.getvalue()
         if fmt == "AVIF" and auto:
             buf = io.BytesIO()
-            im.save(buf, "AVIF", quality=quality or options.quality, speed=AVIF_AUTO_SPEED, **extra)
+            im.save(buf, "AVIF", quality=quality or options.quality, speed=encoding.AVIF_AUTO_SPEED, **extra)
             return buf.getvalue()
-        return _encode(im, fmt, replace(options, quality=quality or options.quality), icc)
+        return encoding.encode(im, fmt, quality or options.quality, options.background, icc)
 
     auto = options.output_format == "auto"
     if auto:
@@ -341,140 +322,11 @@ def _output_format(im: Image.Image, input_format: str, option: str) -> str:
     return "PNG" if im.has_transparency_data else "JPEG"
 
 
-def _to_working_mode(  # noqa: PLR0911 - one answer per kind of mode
-    im: Image.Image, icc: bytes | None
-) -> tuple[Image.Image, bytes | None]:
-    """A mode that resizes without artefacts, and the ICC profile that then describes its pixels.
-
-    - Palettes and colour-keyed grey or RGB become RGBA (a palette resizes by nearest neighbour; a
-      colour key would blur into its neighbours), keeping exactly the keyed pixels transparent.
-    - Samples wider than 8 bits are mapped to 8 (a plain convert clips them): unsigned integers by
-      their bit depth, floats in 0..1 as 0 = black and 1 = white, other floats and signed integers
-      stretched from their own minimum to maximum (they have no black or white of their own).
-    - CMYK goes to sRGB through its own profile with a colour-managed transform (a plain convert
-      shifts colours), after which the profile is sRGB. Premultiplied alpha is un-premultiplied.
-    """
-    mode = im.mode
-    if mode in ("RGBA", "LA") or (mode in ("RGB", "L") and "transparency" not in im.info):
-        return im, icc
-    if mode in ("P", "PA", "L", "RGB", "1"):
-        return im.convert("RGBA" if im.has_transparency_data else "RGB"), icc
-    if mode.startswith("I") or mode == "F":
-        grey = _to_8_bits(im)
-        key = im.info.get("transparency")
-        if isinstance(key, int):
-            alpha = ImageMath.lambda_eval(lambda args: args["im"] != key, im=im.convert("I"))
-            return Image.merge("LA", (grey, alpha.point(lambda v: v * 255).convert("L"))), icc
-        return grey, icc
-    if mode == "CMYK":
-        if icc:
-            return _cmyk_to_srgb(im, icc), _srgb_profile()
-        return im.convert("RGB"), None
-    return im.convert("RGBA" if im.has_transparency_data else "RGB"), None
-
-
-def _to_8_bits(im: Image.Image) -> Image.Image:
-    """One band of wide samples as 8-bit grey (see _to_working_mode for the mapping)."""
-    bits = _bits(im)
-    if im.mode == "F":
-        wide = im
-        low, high = _extrema(wide)
-        if low >= 0 and high <= 1:
-            return wide.point(lambda v: v * 255).convert("L")
-    else:
-        wide = im.convert("I")
-        if bits is not None and not _signed(im):
-            scale = 255 / ((1 << bits) - 1)
-            return wide.point(lambda v: v * scale).convert("L")
-        low, high = _extrema(wide)
-    scale = 255 / (float(high - low) or 1.0)
-    offset = -float(low) * scale
-    return wide.point(lambda v: v * scale + offset).convert("L")
-
-
-def _extrema(im: Image.Image) -> tuple[float, float]:
-    low, high = im.getextrema()  # one band: two numbers
-    assert isinstance(low, (int, float)) and isinstance(high, (int, float))
-    return low, high
-
-
-def _bits(im: Image.Image) -> int | None:
-    """Bits per sample as the file states them (a 12-bit TIFF comes as 16-bit samples)."""
-    tags = getattr(im, "tag_v2", None)
-    stated = tags.get(258) if tags is not None else None
-    if isinstance(stated, tuple) and stated:
-        stated = stated[0]
-    if isinstance(stated, int) and 1 <= stated <= 32:
-        return stated
-    return 16 if im.mode.startswith("I;16") else None
-
-
-def _signed(im: Image.Image) -> bool:
-    tags = getattr(im, "tag_v2", None)
-    sample_format = tags.get(339, (1,)) if tags is not None else (1,)
-    first = sample_format[0] if isinstance(sample_format, tuple) and sample_format else sample_format
-    return im.mode.endswith("S") or first == 2
-
-
-@functools.cache
-def _srgb() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-@functools.cache
-def _srgb_profile() -> bytes:
-    return bytes(_srgb().tobytes())
-
-
-@functools.lru_cache(maxsize=16)
-def _cmyk_transform(icc: bytes) -> ImageCms.ImageCmsTransform:
-    # Building a transform costs milliseconds; catalogues reuse a handful of CMYK profiles.
-    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    return ImageCms.buildTransform(source, _srgb(), "CMYK", "RGB")
-
-
-def _cmyk_to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
-    try:
-        return ImageCms.applyTransform(im, _cmyk_transform(icc)) or im.convert("RGB")
-    except (ImageCms.PyCMSError, OSError):
-        return im.convert("RGB")  # an unreadable profile: fall back rather than fail the image
-
-
-def _flatten(im: Image.Image, background: tuple[int, ...]) -> Image.Image:
-    if im.mode in ("RGBA", "LA"):
-        base = Image.new("RGB", im.size, background)
-        base.paste(im.convert("RGBA"), mask=im.getchannel("A"))
-        return base
-    return im if im.mode in ("RGB", "L") else im.convert("RGB")
-
-
-def _encode(im: Image.Image, out_format: str, options: TransformOptions, icc: bytes | None) -> bytes:
-    buf = io.BytesIO()
-    extra: dict[str, object] = {}
-    if icc:
-        extra["icc_profile"] = icc
-    if out_format == "JPEG":
-        flat = _flatten(im, options.background)
-        flat.save(buf, "JPEG", quality=options.quality, optimize=JPEG_OPTIMIZE, **extra)
-    elif out_format == "PNG":
-        im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL, **extra)
-    elif out_format == "WEBP":
-        im.save(buf, "WEBP", quality=options.quality, method=WEBP_METHOD, **extra)
-    elif out_format == "GIF":
-        im.save(buf, "GIF")
-    else:
-        im.save(buf, out_format, quality=options.quality, **extra)
-    return buf.getvalue()
-
-
 def _animated(
     im: Image.Image, input_format: str, out_format: str, options: TransformOptions
 ) -> TransformResult:
-    """Every frame resized, with its own duration; the loop count carried over.
-
-    A GIF without a loop count (no NETSCAPE block) plays once: it stays without one as a GIF, and
-    gets a count of 1 (one play) as WebP or APNG, where 0 means forever.
-    """
+    """Every frame resized, with its own duration; the loop count carried over (a GIF without
+    one: see ``encoding.encode_animation``)."""
     target = _target_size(im.size, 1, options.scale)
     frames: list[Image.Image] = []
     durations: list[int] = []
@@ -486,30 +338,13 @@ def _animated(
         if input_format == "WEBP":
             duration = frame.info.get("duration", 100)
         durations.append(int(duration))
-    buf = io.BytesIO()
-    save: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
-    loop = im.info.get("loop")
-    if loop is not None or out_format != "GIF":
-        save["loop"] = 1 if loop is None else int(loop)
-    if out_format == "GIF":
-        save["disposal"] = 2
-    elif out_format == "PNG":
-        save["compress_level"] = PNG_COMPRESS_LEVEL
-        if input_format == "PNG" and im.info.get("default_image"):
-            # an APNG whose first image is only for viewers without animation keeps it so; the
-            # durations are then the animation's frames' only
-            save["default_image"] = True
-            save["duration"] = durations[1:]
-    else:
-        save["quality"] = options.quality
-        save["method"] = WEBP_METHOD
-    try:
-        frames[0].save(buf, out_format, **save)
-    except Exception as exc:
-        raise EncodeFailed(f"the animated {out_format} output could not be encoded") from exc
+    default_image = input_format == "PNG" and bool(im.info.get("default_image"))
+    data = encoding.encode_animation(
+        frames, durations, out_format, options.quality, loop=im.info.get("loop"), default_image=default_image
+    )
     ext, content_type = _EXTENSIONS[out_format]
     preview = _preview(frames[0], options)
     used = options.quality if out_format == "WEBP" else None
     return TransformResult(
-        buf.getvalue(), out_format, ext, content_type, *target, input_format, *im.size, preview, quality=used
+        data, out_format, ext, content_type, *target, input_format, *im.size, preview, quality=used
     )

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from sansio import images
+from sansio import encoding, images
 from sansio.images import ImageRejected, TransformOptions, transform
 from sansio.reasons import Reason
 from tests import corpus
@@ -199,6 +199,6 @@ def test_an_encoder_failure_is_ours_not_the_files(monkeypatch: pytest.MonkeyPatc
     def broken(*args: object) -> bytes:
         raise OSError("encoder error -9")
 
-    monkeypatch.setattr(images, "_encode", broken)
+    monkeypatch.setattr(encoding, "encode", broken)
     with pytest.raises(images.EncodeFailed):
         transform(corpus.jpeg((64, 48)))
