@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from django.conf import settings
@@ -27,6 +27,8 @@ INSERT_BATCH = 1000
 
 @dataclass(frozen=True)
 class RequestOptions:
+    """What an upload chose; each field is the request's model field of the same name."""
+
     scale: float = 0.5
     quality: int = 50
     output_format: str = "original"
@@ -100,16 +102,7 @@ def create_request(
     try:
         with transaction.atomic():
             request = ProcessingRequest.objects.create(
-                owner=owner,
-                name=name[:255],
-                scale=options.scale,
-                quality=options.quality,
-                output_format=options.output_format,
-                quality_auto=options.quality_auto,
-                quality_target=options.quality_target,
-                max_bytes=options.max_bytes,
-                webhook_url=options.webhook_url,
-                base_url=base_url,
+                owner=owner, name=name[:255], base_url=base_url, **asdict(options)
             )
             products_total, images_total = _insert_rows(request, batched(reader, INSERT_BATCH))
             if reader.problems:  # the whole file is read: every problem is known
