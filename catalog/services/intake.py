@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
@@ -104,7 +104,7 @@ def create_request(
             request = ProcessingRequest.objects.create(
                 owner=owner, name=name[:255], base_url=base_url, **asdict(options)
             )
-            products_total, images_total = _insert_rows(request, batched(reader, INSERT_BATCH))
+            products_total, images_total = _insert_rows(request, reader)
             if reader.problems:  # the whole file is read: every problem is known
                 raise CatalogueRejected(reader.problems, reader.truncated)
             request.products_total, request.images_total = products_total, images_total
@@ -121,7 +121,7 @@ def create_request(
     return request
 
 
-def _insert_rows(request: ProcessingRequest, chunks: Iterable[Sequence[CatalogueRow]]) -> tuple[int, int]:
+def _insert_rows(request: ProcessingRequest, rows: Iterable[CatalogueRow]) -> tuple[int, int]:
     """Insert products and images in batches; a URL seen before in the request becomes a duplicate.
 
     Plain executemany rather than bulk_create: the ORM spends ~60 µs building each row, which made a
@@ -135,7 +135,7 @@ def _insert_rows(request: ProcessingRequest, chunks: Iterable[Sequence[Catalogue
     image_columns = ["id", "request_id", "product_id", "position", "input_url", "duplicate_of_id"]
     image_defaults = {"status": ImageStatus.QUEUED.value, "attempts": 0}
     image_defaults |= {"output_file": "", "output_format": "", "error": "", "claimed_by": "", "warning": ""}
-    for chunk in chunks:
+    for chunk in batched(rows, INSERT_BATCH):
         product_ids = _reserve_ids(Product, len(chunk))
         _insert(
             Product,
