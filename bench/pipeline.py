@@ -276,10 +276,12 @@ def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args:
         )
 
 
-def measure_big_upload(root: Path, rows: int, url: str) -> dict[str, float]:
+def measure_big_upload(
+    root: Path, rows: int, url: str, backend: dict[str, str] | None = None
+) -> dict[str, float]:
     """Upload latency, status latency and web memory for a large CSV (no worker: accepting only)."""
     os.sync()  # the previous phase's files are written back before this one is timed
-    stack = Stack(root, {"LOG_LEVEL": "INFO"})
+    stack = Stack(root, {"LOG_LEVEL": "INFO", **(backend or {})})
     stack.migrate()
     stack.start_web()
     try:
