@@ -52,15 +52,23 @@ def feed() -> None:
 
 @shared_task(name="catalog.tasks.process_images", ignore_result=True, bind=True)
 def process_images(self: Task[[list[int]], None], image_ids: list[int]) -> None:
-    claimed = services.process_batch(
-        image_ids,
-        workers.claimant_here(self.request.hostname or ""),
-        threads=workerresources.image_threads(),
-        fetcher=workerresources.fetcher(),
-        transform_slots=workerresources.transform_slots(),
-    )
-    if claimed:
-        send_batches()  # room freed: the next batch, of the request whose turn it is
+    """Hands the batch to the process's pipeline (catalog/batchpipeline.py) and returns once it has
+    room for another, so the process takes its next batch while this one still runs."""
+    claimant = workers.claimant_here(self.request.hostname or "")
+
+    def batch() -> None:
+        claimed = services.process_batch(
+            image_ids,
+            claimant,
+            threads=workerresources.image_threads(),
+            fetcher=workerresources.fetcher(),
+            transform_slots=workerresources.transform_slots(),
+            time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        )
+        if claimed:
+            send_batches()  # room freed: the next batch, of the request whose turn it is
+
+    workerresources.batch_pipeline().run(batch)
 
 
 @shared_task(

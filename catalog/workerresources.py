@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from catalog.batchpipeline import BatchPipeline
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.machineslots import MachineSlots, ProcessThenMachine
 
@@ -32,3 +33,9 @@ def transform_slots() -> ProcessThenMachine:
     on slow hosts without more transforms than cores thrashing the caches."""
     machine = MachineSlots(Path(settings.VAR_DIR) / "slots", "transform", settings.IMAGE_MACHINE_TRANSFORMS)
     return ProcessThenMachine(threading.BoundedSemaphore(settings.IMAGE_TRANSFORMS), machine)
+
+
+@cache
+def batch_pipeline() -> BatchPipeline:
+    """Per worker process: the batches it works on at once (IMAGE_BATCHES_PER_PROCESS)."""
+    return BatchPipeline(settings.IMAGE_BATCHES_PER_PROCESS)

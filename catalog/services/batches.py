@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextvars
 import logging
 from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import TimeoutError as TimeLimitReached
 from contextlib import AbstractContextManager
-
-from celery.exceptions import SoftTimeLimitExceeded
 
 from catalog.fetch import Fetcher
 from catalog.logcontext import request_id_context
@@ -34,13 +33,15 @@ def process_batch(
     threads: Executor,
     fetcher: Fetcher,
     transform_slots: AbstractContextManager[object],
+    time_limit: float | None = None,
 ) -> bool:
     """Claim the images, produce each in ``threads``, and settle what came of them; False when none
     could be claimed (done already, or another worker holds them: a duplicate delivery is a no-op).
 
     A retryable failure is given back as soon as it comes while others still run, so its backoff need
-    not wait for a slow host's images in this batch. When the task's soft time limit cuts the batch,
-    what finished is kept and the rest goes back to the queue at once (not after a lease, no backoff).
+    not wait for a slow host's images in this batch. When the batch outlasts ``time_limit`` seconds
+    (the tasks' soft time limit), what finished is kept and the rest goes back to the queue at once
+    (not after a lease, no backoff).
     """
     claims = claim_images(image_ids, claimant)
     if not claims:
@@ -62,7 +63,7 @@ def process_batch(
         given_back: set[int] = set()
         backoff = True
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, timeout=time_limit):
                 claimed, outcome = futures[future], future.result()
                 if isinstance(outcome, ImageFailed) and outcome.retryable and _others_running(futures):
                     # Given back now, so its backoff need not wait for a slow host's images in this
@@ -71,7 +72,7 @@ def process_batch(
                     given_back.add(claimed.image.pk)
                     continue
                 outcomes[claimed.image.pk] = outcome
-        except SoftTimeLimitExceeded:
+        except TimeLimitReached:
             _keep_what_finished(futures, outcomes, given_back)
             backoff = False
         _settle_outcomes(claims, outcomes, backoff=backoff)
@@ -105,7 +106,7 @@ def _others_running(futures: dict[Future[Outcome], ClaimedImage]) -> bool:
 def _keep_what_finished(
     futures: dict[Future[Outcome], ClaimedImage], outcomes: dict[int, Outcome], given_back: set[int]
 ) -> None:
-    """The soft time limit cut the batch: what finished is kept; the rest goes back to the queue at
+    """The time limit cut the batch: what finished is kept; the rest goes back to the queue at
     once (not after a lease), as TOOK_TOO_LONG."""
     for future in futures:
         future.cancel()  # those not started yet

@@ -33,9 +33,10 @@ if IMAGE_TOTAL_BUDGET < FETCH_CONNECT_TIMEOUT:
 _background = env_str("IMAGE_BACKGROUND", "#ffffff")
 if not re.fullmatch(r"#[0-9a-fA-F]{6}", _background):
     raise ImproperlyConfigured(f"IMAGE_BACKGROUND={_background!r} must be a colour like #ffffff")
-# The pages' "before" pictures (sansio.images._preview): the encoder's input fitted in this many px,
-# stored beside each output (about 1 ms and 25-50 KB an image). 0: none, the pages show outputs only.
-IMAGE_PREVIEW_SIZE = env_int("IMAGE_PREVIEW_SIZE", 640, minimum=0, maximum=4096)
+# The pages' "before" pictures (sansio.images._preview): the encoder's input, reduced by a whole factor
+# to at most this many px, stored beside each output (1.7 ms for an 800 px frame; 60-220 KB an image).
+# 0: none, the pages show outputs only.
+IMAGE_PREVIEW_SIZE = env_int("IMAGE_PREVIEW_SIZE", 1024, minimum=0, maximum=4096)
 IMAGE_BACKGROUND = (
     int(_background[1:3], 16),
     int(_background[3:5], 16),
@@ -44,19 +45,21 @@ IMAGE_BACKGROUND = (
 IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 # Images per task: claimed in one UPDATE, their outcomes written in one transaction. In each worker
 # process, IMAGE_DOWNLOADS threads download (and store) while at most IMAGE_TRANSFORMS of them decode
-# and encode: the network waits overlap, and the cores are not oversubscribed. Measured with
-# `make bench` on 2 cores (service / plain Pillow loop): 4 images, 4 threads each doing both: 0.65;
-# 16 images, 8 downloads, 2 transforms: 0.76; 2 downloads: 0.75; 32 images: 0.74. With one pool
-# process more than cores (CELERY_WORKER_CONCURRENCY, settings/workers.py), one transform each does
-# best: 0.79-0.84 against 0.77-0.83 for a process per core with two (3 paired runs).
-# Far hosts (300 ms to first byte, make bench, 400 images, 2 loaded cores): 16 images and 8 downloads
-# gave 0.50 of the plain loop, 6 processes of 32 and 32 gave 0.66, 3 processes of 64 and 64 gave 0.77
-# (peak memory 803 MB against 693 MB): set 64 and 64 for far hosts. The defaults stay what the local
-# host measured best with (64-image batches leave cores idle at a request's end: 0.84 and 0.62 against
-# 0.94 and 0.70, pairs in turn on loaded cores).
+# and encode: the network waits overlap, and the cores are not oversubscribed. A process works on up
+# to IMAGE_BATCHES_PER_PROCESS batches at once (catalog/batchpipeline.py): it claims its next batch
+# and starts its downloads while the last one's images still download or transform.
+# Measured with `python -m bench pipeline --only-far` on 2 cores (1,000 JPEGs of 1.2 MB from a host at
+# 8 MB/s a connection; ratio to the plain Pillow loop at 0 ms / 300 ms / 1 s to first byte):
+#   one batch a process, 16 images, 8 downloads:      0.60 / 0.39 / 0.16 (the cores wait on the host)
+#   two batches a process, 20 images, 40 downloads:   0.61 / 0.59 / 0.48
+#   three batches a process, 16 images, 40 downloads: 0.63 / -    / 0.54 (the defaults)
+# With as many in flight, 300 ms costs nothing more than a host next door; what is left to the plain
+# loop is the service's own work per image (storage, bookkeeping), not waiting. IMAGE_DOWNLOAD_MEMORY
+# bounds the bytes the downloads hold, FETCH_HOST_CONNECTIONS the connections to one host.
 IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 16, minimum=1, maximum=256)
-IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 8, minimum=1, maximum=256)
+IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 40, minimum=1, maximum=256)
 IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
+IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 3, minimum=1, maximum=16)
 # Batches sent and not yet settled, over all workers (catalog/services/dispatching.py): the rest wait
 # in the database and are sent round-robin between requests as room frees, so the broker stays small
 # and a small request waits for these, not for a big one's backlog. Default: twice what one worker's

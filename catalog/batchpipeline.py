@@ -1,0 +1,67 @@
+"""Batches overlapping in one worker process: its next batch is claimed and downloading while the
+last one's images still download or transform.
+
+A Celery pool process runs one task at a time. When a task ran its whole batch, the process's cores
+sat idle while the batch's first downloads waited on a far host, and its downloads sat idle while the
+batch's last images transformed: at 300 ms to first byte the service made 0.40 of the plain Pillow
+loop. Here a task hands its batch to a thread of the process and returns as soon as fewer than
+``depth`` batches are in hand, so the process takes its next message at once; the batches share the
+process's image threads, its transform slot and its download memory (catalog/workerresources.py).
+
+The database stays the record: a batch is claimed, settled and its claims released as before; a
+process that dies with batches in hand has its claims released by its worker (catalog/workers.py).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+class BatchPipeline:
+    def __init__(self, depth: int) -> None:
+        if depth < 1:
+            raise ValueError("a pipeline holds at least one batch")
+        self.depth = depth
+        self._room = threading.BoundedSemaphore(depth)
+        self._runners = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="batch")
+
+    def run(self, batch: Callable[[], None]) -> None:
+        """Wait until fewer than ``depth`` batches are in hand, then start ``batch`` in a thread."""
+        self._room.acquire()
+        try:
+            self._runners.submit(contextvars.copy_context().run, self._run_then_free, batch)
+        except BaseException:
+            self._room.release()
+            raise
+
+    def idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every batch in hand to end; whether they all did."""
+        taken = 0
+        try:
+            for _ in range(self.depth):
+                if not self._room.acquire(timeout=timeout):
+                    return False
+                taken += 1
+            return True
+        finally:
+            for _ in range(taken):
+                self._room.release()
+
+    def _run_then_free(self, batch: Callable[[], None]) -> None:
+        # As Celery does in a task's process before each task: a connection past its age or broken
+        # is closed (this thread's own: a thread keeps its connection from batch to batch).
+        close_old_connections()
+        try:
+            batch()
+        except Exception:  # a batch's own failures are settled by it: this is a bug, or the database
+            logger.exception("a batch of images ended with an error; its claims are released by the lease")
+        finally:
+            self._room.release()

@@ -1,0 +1,66 @@
+"""A worker process's batches overlapping (catalog/batchpipeline.py): room for ``depth`` at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from catalog.batchpipeline import BatchPipeline
+
+pytestmark = pytest.mark.django_db  # a batch's thread closes its database connection when it ends
+
+WAIT = 30  # seconds: a deadline for conditions that come at once unless something is wrong
+
+
+def blocked_batch(started: threading.Event, go_on: threading.Event) -> Callable[[], None]:
+    def batch() -> None:
+        started.set()
+        assert go_on.wait(WAIT)
+
+    return batch
+
+
+def test_run_returns_while_there_is_room_and_waits_when_depth_batches_are_in_hand() -> None:
+    pipeline = BatchPipeline(2)
+    go_on = threading.Event()
+    first, second, third = threading.Event(), threading.Event(), threading.Event()
+    pipeline.run(blocked_batch(first, go_on))
+    pipeline.run(blocked_batch(second, go_on))
+    assert first.wait(WAIT) and second.wait(WAIT), "both run at once: run() did not wait for the first"
+
+    returned = threading.Event()
+
+    def third_task() -> None:
+        pipeline.run(blocked_batch(third, go_on))
+        returned.set()
+
+    thread = threading.Thread(target=third_task, daemon=True)
+    thread.start()
+    assert not pipeline.idle(timeout=0), "two batches in hand"
+    assert not returned.is_set() and not third.is_set(), "a third batch waits for room"
+    go_on.set()  # the first two end: room for the third
+    assert returned.wait(WAIT) and third.wait(WAIT)
+    assert pipeline.idle(timeout=WAIT)
+
+
+def test_a_batch_that_raises_is_logged_and_frees_its_room(caplog: pytest.LogCaptureFixture) -> None:
+    pipeline = BatchPipeline(1)
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with caplog.at_level(logging.ERROR, logger="catalog.batchpipeline"):
+        pipeline.run(broken)
+        assert pipeline.idle(timeout=WAIT), "its room came back"
+    done = threading.Event()
+    pipeline.run(done.set)
+    assert done.wait(WAIT), "the next batch runs"
+    assert any("ended with an error" in message for message in caplog.messages)
+
+
+def test_depth_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one batch"):
+        BatchPipeline(0)
