@@ -251,8 +251,10 @@ def start_host(served: Path, ttfb: float = 0.0, bandwidth: int = 0) -> tuple[sub
             time.sleep(0.1)
 
 
-# What the README recommends for far hosts (the environment wins, as for every setting).
-FAR_SETTINGS = {"IMAGE_BATCH_SIZE": "64", "IMAGE_DOWNLOADS": "64"}
+# The settings that shape how many downloads are in flight, as the run used them (the defaults unless
+# the environment names one).
+IN_FLIGHT_SETTINGS = ("IMAGE_BATCH_SIZE", "IMAGE_DOWNLOADS", "IMAGE_BATCHES_PER_PROCESS")
+DEFAULT = "default"
 
 
 def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args: argparse.Namespace) -> None:
@@ -261,7 +263,7 @@ def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args:
         try:
             urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(len(images))]
             ratios, (ratio, plain, _, service) = measure_pairs(
-                images, urls, root / f"far-{ttfb:g}", cores, args.far_repeat, extra=FAR_SETTINGS
+                images, urls, root / f"far-{ttfb:g}", cores, args.far_repeat
             )
         finally:
             server.terminate()
@@ -272,7 +274,7 @@ def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args:
             f"  far host, {ttfb * 1000:.0f} ms to first byte, {args.far_bandwidth / 1e6:g} MB/s each: "
             f"{service['rate']:.1f} img/s, {ratio:.2f} of the plain loop ({plain:.1f} img/s; pairs {each}) "
             f"(target >= {target}); peak memory of all service processes {service['peak_mb']:.0f} MB; "
-            f"{' '.join(f'{k}={v}' for k, v in FAR_SETTINGS.items())}"
+            f"{' '.join(f'{k}={os.environ.get(k, DEFAULT)}' for k in IN_FLIGHT_SETTINGS)}"
         )
 
 
