@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, ExitStack() as resources:
+
         def backend() -> dict[str, str]:
             """Each phase its own database and broker: a request left by one is not the next one's work."""
             if args.backend == "embedded":
