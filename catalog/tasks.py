@@ -64,6 +64,7 @@ def process_images(self: Task[[list[int]], None], image_ids: list[int]) -> None:
             fetcher=workerresources.fetcher(),
             transform_slots=workerresources.transform_slots(),
             time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+            lookup=workerresources.find_output,
         )
         if claimed:
             send_batches()  # room freed: the next batch, of the request whose turn it is

@@ -12,6 +12,13 @@ from django.conf import settings
 from catalog.batchpipeline import BatchPipeline
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.machineslots import MachineSlots, ProcessThenMachine
+from catalog.models import ContentOutput
+from catalog.services import reuse
+
+# Threads of a worker process that read the database for its image threads (services/reuse.find_output).
+# Each thread that queries keeps a connection of its own: 40 download threads in each of 4 pool
+# processes opened 176 on PostgreSQL, over its 100. Their reads are one indexed row an image.
+DATABASE_THREADS = 2
 
 
 @cache
@@ -39,3 +46,13 @@ def transform_slots() -> ProcessThenMachine:
 def batch_pipeline() -> BatchPipeline:
     """Per worker process: the batches it works on at once (IMAGE_BATCHES_PER_PROCESS)."""
     return BatchPipeline(settings.IMAGE_BATCHES_PER_PROCESS)
+
+
+@cache
+def _database_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="database")
+
+
+def find_output(key: str) -> ContentOutput | None:
+    """services/reuse.find_output, run by one of the process's few database threads."""
+    return _database_threads().submit(reuse.find_output, key).result()

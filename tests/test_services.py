@@ -208,7 +208,7 @@ def test_a_batch_cut_by_its_time_limit_keeps_what_finished_and_queues_the_rest_a
     first, *rest = image_ids(request_pk)
     downloading = threading.Event()
 
-    def produce(claimed, fetcher, transform_slots, prior) -> services.ImageOutput:
+    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
         if claimed.image.pk != first:
             downloading.wait(30)  # a slow host's image: still running when the limit strikes
         return output(f"{claimed.image.pk}.jpg")

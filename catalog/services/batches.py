@@ -16,7 +16,13 @@ from catalog.fetch import Fetcher
 from catalog.logcontext import request_id_context
 from catalog.services import reuse
 from catalog.services.claims import ClaimedImage, claim_images
-from catalog.services.producing import ImageFailed, ImageOutput, produce_output, transform_options
+from catalog.services.producing import (
+    ImageFailed,
+    ImageOutput,
+    OutputLookup,
+    produce_output,
+    transform_options,
+)
 from catalog.services.settling import settle
 from sansio.reasons import Reason
 
@@ -34,6 +40,7 @@ def process_batch(
     fetcher: Fetcher,
     transform_slots: AbstractContextManager[object],
     time_limit: float | None = None,
+    lookup: OutputLookup = reuse.find_output,
 ) -> bool:
     """Claim the images, produce each in ``threads``, and settle what came of them; False when none
     could be claimed (done already, or another worker holds them: a duplicate delivery is a no-op).
@@ -56,6 +63,7 @@ def process_batch(
                 priors.get(c.image.pk, reuse.NO_PRIOR),
                 fetcher,
                 transform_slots,
+                lookup,
             ): c
             for c in claims
         }
@@ -84,10 +92,11 @@ def _outcome(
     prior: reuse.Prior,
     fetcher: Fetcher,
     transform_slots: AbstractContextManager[object],
+    lookup: OutputLookup,
 ) -> Outcome:
     """One image's output, or why there is none: in a thread, so it raises nothing."""
     try:
-        return produce_output(claimed, fetcher, transform_slots, prior)
+        return produce_output(claimed, fetcher, transform_slots, prior, lookup)
     except ImageFailed as exc:
         return exc
     except Exception:

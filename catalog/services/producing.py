@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,11 +109,15 @@ def transform_options(request: ProcessingRequest) -> TransformOptions:
     )
 
 
+OutputLookup = Callable[[str], ContentOutput | None]  # reuse.find_output, or a way to run it
+
+
 def produce_output(
     claimed: ClaimedImage,
     fetcher: Fetcher,
     transform_slots: AbstractContextManager[object],
     prior: reuse.Prior = reuse.NO_PRIOR,
+    lookup: OutputLookup = reuse.find_output,
 ) -> ImageOutput:
     """Download, transform and store one image under its content key. Raises ImageFailed.
 
@@ -126,7 +131,7 @@ def produce_output(
     """
     started = time.perf_counter()
     try:
-        output = _produce(claimed, fetcher, transform_slots, prior)
+        output = _produce(claimed, fetcher, transform_slots, prior, lookup)
     except ImageFailed as exc:
         ms = metrics.count_attempt(time.perf_counter() - started, failure=exc.code, retryable=exc.retryable)
         logger.info(
@@ -154,6 +159,7 @@ def _produce(
     fetcher: Fetcher,
     transform_slots: AbstractContextManager[object],
     prior: reuse.Prior,
+    lookup: OutputLookup,
 ) -> ImageOutput:
     image, request = claimed.image, claimed.image.request
     spent = image.download_seconds  # by earlier attempts: this one gets what is left of the budget
@@ -178,7 +184,7 @@ def _produce(
     options = transform_options(request)
     seen = reuse.SourceSeen.of(image.input_url, response)
     key = output_key(seen.content_sha256, options)
-    made = prior.output if prior.output is not None and prior.output.key == key else reuse.find_output(key)
+    made = prior.output if prior.output is not None and prior.output.key == key else lookup(key)
     if made is not None:
         return ImageOutput.stored(made, seen)
     try:

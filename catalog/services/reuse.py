@@ -95,8 +95,9 @@ def priors(
 def find_output(key: str) -> ContentOutput | None:
     """The stored output of these bytes and options, made for any image before (one indexed read).
 
-    Runs in a batch's download threads, each with its own connection, which no task boundary
-    tidies: one past its age or broken is replaced first, as Celery's fix-up does for the task's own.
+    In a worker it runs in one of its process's few database threads (catalog/workerresources.py),
+    each with its own connection, which no task boundary tidies: one past its age or broken is
+    replaced first, as Celery's fix-up does for the task's own.
     """
     close_old_connections()
     return ContentOutput.objects.filter(key=key).first()

@@ -72,12 +72,16 @@ IMAGE_BATCHES_IN_FLIGHT = env_int(
 IMAGE_DOWNLOAD_MEMORY = env_int("IMAGE_DOWNLOAD_MEMORY", 256 * 1024 * 1024, minimum=1024 * 1024)
 # Transforms at once over all the worker processes sharing VAR_DIR (a machine): its cores.
 IMAGE_MACHINE_TRANSFORMS = env_int("IMAGE_MACHINE_TRANSFORMS", usable_cores(), minimum=1)
-# A batch whose every host is slow takes ceil(batch / downloads) rounds of the fetch deadline: that
-# must fit in the soft limit, or such a batch would be cut every time and never finish.
-_slowest_batch = math.ceil(IMAGE_BATCH_SIZE / IMAGE_DOWNLOADS) * FETCH_TOTAL_TIMEOUT
+# A batch whose every host is slow shares its process's download threads with the other batches in
+# hand: it can take ceil(batch x batches / downloads) rounds of the fetch deadline. That must fit in
+# the soft limit, or such a batch would be cut every time and never finish.
+_slowest_batch = (
+    math.ceil(IMAGE_BATCH_SIZE * IMAGE_BATCHES_PER_PROCESS / IMAGE_DOWNLOADS) * FETCH_TOTAL_TIMEOUT
+)
 if _slowest_batch >= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
-        f"IMAGE_BATCH_SIZE={IMAGE_BATCH_SIZE} at IMAGE_DOWNLOADS={IMAGE_DOWNLOADS} can take "
-        f"{_slowest_batch:g} s of downloads (FETCH_TOTAL_TIMEOUT={FETCH_TOTAL_TIMEOUT:g} each), not under "
+        f"IMAGE_BATCH_SIZE={IMAGE_BATCH_SIZE} with IMAGE_BATCHES_PER_PROCESS={IMAGE_BATCHES_PER_PROCESS} "
+        f"at IMAGE_DOWNLOADS={IMAGE_DOWNLOADS} can take {_slowest_batch:g} s of downloads "
+        f"(FETCH_TOTAL_TIMEOUT={FETCH_TOTAL_TIMEOUT:g} each), not under "
         f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT}: use smaller batches or more downloads"
     )

@@ -113,6 +113,7 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
         "FETCH_CONNECT_TIMEOUT": "1",  # within IMAGE_TOTAL_BUDGET (1.5 x 1.5 s), which the settings want
         "IMAGE_BATCH_SIZE": "16",
         "IMAGE_DOWNLOADS": "16",
+        "IMAGE_BATCHES_PER_PROCESS": "1",  # its 16 downloads all this batch's
         "IMAGE_TRANSFORMS": "1",  # one at a time: the heavy ones take seconds together
         "IMAGE_MAX_ATTEMPTS": "3",
     }

@@ -158,8 +158,9 @@ def test_a_concurrent_duplicate_upload_is_409(embedded_stack: Stack, image_serve
 def test_cancel_mid_request(embedded_stack: Stack, image_server: ImageServer) -> None:
     gate = threading.Event()  # the host holds every answer until the test opens it
     prefix = uuid.uuid4().hex
-    # More than the worker's two processes claim at once (a batch each), so some are still queued.
-    count = 3 * settings.IMAGE_BATCH_SIZE
+    # More than the worker's two processes claim at once (IMAGE_BATCHES_PER_PROCESS batches each), so
+    # some are still queued.
+    count = (2 * settings.IMAGE_BATCHES_PER_PROCESS + 1) * settings.IMAGE_BATCH_SIZE
     urls = [image_server.add(f"{prefix}/{n}.jpg", photo((40, 30), "JPEG"), gate=gate) for n in range(count)]
     code, accepted = embedded_stack.upload(catalogue_csv(urls, per_row=4))
     assert code == 202
