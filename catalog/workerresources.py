@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -14,6 +15,8 @@ from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.machineslots import MachineSlots, ProcessThenMachine
 from catalog.models import ContentOutput
 from catalog.services import reuse
+
+logger = logging.getLogger(__name__)
 
 # Threads of a worker process that read the database for its image threads (services/reuse.find_output).
 # Each thread that queries keeps a connection of its own: 40 download threads in each of 4 pool
@@ -56,3 +59,10 @@ def _database_threads() -> ThreadPoolExecutor:
 def find_output(key: str) -> ContentOutput | None:
     """services/reuse.find_output, run by one of the process's few database threads."""
     return _database_threads().submit(reuse.find_output, key).result()
+
+
+def finish_batches() -> None:
+    """At the process's stop: let the batches in hand settle, within the batch time limit (the
+    worker's own stop, e.g. runstack's, may come sooner; their claims are then released by it)."""
+    if not batch_pipeline().idle(timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT):
+        logger.warning("stopping with batches still running: their claims are released by the worker")

@@ -6,7 +6,13 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu.transport import TRANSPORT_ALIASES
 from PIL import _imaging as pillow_core
 
@@ -89,3 +95,12 @@ def _release_claims(sender: Any, **kwargs: Any) -> None:
     from catalog import workers  # noqa: PLC0415
 
     workers.release_at_shutdown(sender.hostname)
+
+
+# A pool process's tasks return while their batches still run (catalog/batchpipeline.py): on a warm
+# stop it lets them settle before it exits, as it would have finished a task it was running.
+@worker_process_shutdown.connect
+def _finish_batches(**kwargs: Any) -> None:
+    from catalog import workerresources  # noqa: PLC0415
+
+    workerresources.finish_batches()

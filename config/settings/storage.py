@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.config import Config
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_str
 from config.settings.core import VAR_DIR
+from config.settings.images import IMAGE_DOWNLOADS
 
 MEDIA_ROOT = VAR_DIR / "media"
 # Without a bucket, outputs are files under MEDIA_ROOT. Development serves them from Django; production
@@ -34,6 +36,9 @@ if AWS_STORAGE_BUCKET_NAME:
             # Output URLs are handed to customers and must not expire after an hour.
             "querystring_auth": env_bool("AWS_QUERYSTRING_AUTH", False),
             "location": env_str("AWS_LOCATION"),
+            # Every download thread of a worker process stores its output: botocore's 10 pooled
+            # connections had the rest opened and dropped ("Connection pool is full, discarding").
+            "client_config": Config(max_pool_connections=max(10, IMAGE_DOWNLOADS)),
         },
     }
 else:
