@@ -44,7 +44,11 @@ def cluster(
         env = {
             "DATABASE_URL": resources.enter_context(backends.postgres_database()),
             "CELERY_BROKER_URL": redis.url(7),
-            "IMAGE_LEASE_SECONDS": "10",  # the reconciler takes back a dead worker's images after this
+            # The reconciler takes back a dead worker's images after this. Not less: the kill test
+            # freezes a worker (SIGSTOP) again and again until it holds claims, and frozen it holds
+            # machine-wide slots (transforms, connections) that slow the live worker's batches; at
+            # 10 s, with 3 batches in hand a process, the live worker's claims expired too.
+            "IMAGE_LEASE_SECONDS": "30",
             **resources.enter_context(backends.s3_bucket()),
         }
         stack = start_stack(tmp_path_factory.mktemp("cluster"), env, workers=2)
