@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -131,17 +131,20 @@ class HostPolicy:
     # --- before a connection ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def admitted(self, key: str, shown: str, remaining: Callable[[], float]) -> Iterator[None]:
+    def admitted(self, key: str, shown: str, wait: float) -> Iterator[None]:
         """Hold one of the host's connection slots; HostUnavailable or HostThrottled instead when the
-        host must not be contacted now, FetchError (retryable) if no slot freed before the deadline."""
+        host must not be contacted now (also while waiting), FetchError (retryable) if no slot freed
+        within ``wait`` seconds."""
         probe = self.check(key, shown)
         slots = MachineSlots(self.directory, _file_name(key), self.limits.connections, pause_max=_POLL_MAX)
+        until = time.monotonic() + wait
 
         def still_waiting() -> None:
             nonlocal probe
-            if remaining() <= 0:
+            if time.monotonic() >= until:
                 raise FetchError(
-                    f"{shown} had no free connection of its {self.limits.connections} before the deadline",
+                    f"{shown} had no free connection of its {self.limits.connections} "
+                    f"in {_seconds(wait)}: its other downloads held them all",
                     code=Reason.TIMEOUT,
                     retryable=True,
                 )

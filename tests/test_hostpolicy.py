@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from catalog.fetch import Fetcher, FetchError, FetchLimits
+from catalog.fetch import Fetcher, FetchError, FetchLimits, Response
 from catalog.hostpolicy import HostLimits, HostPolicy, HostThrottled, HostUnavailable, retry_after_seconds
 from sansio import addresses
 from sansio.reasons import Reason
@@ -197,6 +197,71 @@ def test_connections_per_host_are_capped_and_other_hosts_go_on(
     finally:
         gate.set()
         server.close()
+
+
+def test_a_wait_for_a_hosts_connection_is_not_on_the_deadline(make_fetcher: Callable[..., Fetcher]) -> None:
+    """Waiting for our own turn at a host (its one connection taken by another of our downloads) is
+    not the host being slow: a download whose whole deadline passes while it waits still runs."""
+    gate = threading.Event()
+    server = Origin(
+        routes={
+            "/held.png": lambda o, c, r: gate.wait(20) and respond(c, 200, PNG),
+            "/ok.png": lambda o, c, r: respond(c, 200, PNG),
+        }
+    )
+    try:
+        fetcher = make_fetcher(HostLimits(connections=1), read_timeout=30, total_timeout=30)
+        holder = threading.Thread(target=lambda: fetcher.fetch_image(server.url("/held.png")))
+        holder.start()
+        deadline = time.monotonic() + 20
+        while not server.requests:  # the one connection is taken
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        results: list[object] = []
+        waiter = threading.Thread(
+            target=lambda: results.append(fetcher.fetch_image(server.url("/ok.png"), total_timeout=0.3))
+        )
+        started = time.monotonic()
+        waiter.start()
+        while time.monotonic() < started + 0.6:  # twice its deadline, waiting its turn
+            assert waiter.is_alive(), results
+            time.sleep(0.01)
+        gate.set()
+        waiter.join(20)
+        holder.join(20)
+        (response,) = results
+        assert isinstance(response, Response) and response.status == 200
+        assert response.waited >= 0.6, "the wait is reported, to leave it out of the image's budget"
+    finally:
+        gate.set()
+        server.close()
+
+
+def test_downloads_waiting_on_a_wedged_hosts_one_connection_fail_for_its_breaker(
+    wedged: Wedged, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    """Eight downloads at once, each with a deadline shorter than the three timeouts the breaker takes
+    to open: the ones waiting for the host's one connection fail for the breaker, not for the wait."""
+    fetcher = make_fetcher(HostLimits(connections=1, breaker_after=3), total_timeout=0.5)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def one(n: int) -> None:
+        result = outcome(fetcher, wedged.url(f"{n}.jpg"))
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 8
+    shown = f"127.0.0.1:{wedged.port}"
+    broken = [r for r in results if isinstance(r, HostUnavailable)]
+    assert {str(r) for r in broken} == {f"{shown} is not answering: 3 timeouts in a row"}
+    assert len(broken) == 5, results
+    assert wedged.accepted == 3
 
 
 def _open_breaker(directory: Path, key: str) -> None:

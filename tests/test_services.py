@@ -17,8 +17,10 @@ import pytest
 from django.utils import timezone
 
 from catalog import metrics, services
+from catalog.fetch import FetchError
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
 from catalog.services import batches
+from catalog.services.producing import produce_output
 from sansio.reasons import Reason
 
 pytestmark = pytest.mark.django_db
@@ -197,6 +199,29 @@ def test_an_image_out_of_its_download_budget_fails_with_its_last_code(
     assert (
         spent.error == "img.example.com took longer than 30 s (gave up after 1 attempts, 41 s of downloads)"
     )
+
+
+def test_a_wait_for_a_hosts_connection_is_not_spent_from_the_download_budget(request_pk: int) -> None:
+    """The fetcher says how long an exchange waited for its turn at the host (catalog/fetch): that
+    time is ours, not the host's, and stays out of the image's download budget."""
+
+    class WaitedThenFailed:
+        memory = None
+
+        def __init__(self, waited: float) -> None:
+            self.waited = waited
+
+        def fetch_image(self, url: str, **kwargs: Any) -> None:
+            error = FetchError("img.example.com took longer than 30 s", code=Reason.TIMEOUT, retryable=True)
+            error.waited = self.waited
+            raise error
+
+    claimed = claim_one(image_ids(request_pk)[0])
+    for waited, spent_more in ((3600.0, False), (0.0, True)):  # waited longer than it took, or not at all
+        claimed.image.download_seconds = 10.0
+        with pytest.raises(services.ImageFailed):
+            produce_output(claimed, WaitedThenFailed(waited), nullcontext())  # type: ignore[arg-type]
+        assert (claimed.image.download_seconds > 10.0) is spent_more
 
 
 def test_a_batch_cut_by_its_time_limit_keeps_what_finished_and_queues_the_rest_at_once(

@@ -47,6 +47,7 @@ class Response:
     headers: Mapping[str, str]  # case-insensitive
     body: bytes
     url: str  # after redirects
+    waited: float = 0.0  # seconds spent waiting for the hosts' connection slots (not on the deadline)
 
     @property
     def not_modified(self) -> bool:
@@ -76,6 +77,7 @@ class _ExchangeRecord:
     via: str = "-"  # the address the last answer came from
     redirects: int = 0
     received: int = 0  # bytes of the final body
+    waited: float = 0.0  # seconds spent waiting for the hosts' connection slots (not on the deadline)
     origin: str = ""  # the host policy's key of the host talked to last
     slot: contextlib.ExitStack | None = None  # its connection slot, while held
 
@@ -211,6 +213,7 @@ class Fetcher:
             return response
         except FetchError as exc:
             outcome = str(exc)
+            exc.waited = record.waited
             if self.hosts is not None and exc.retry_after is None and record.origin:
                 exc.retry_after = self.hosts.retry_after(record.origin)
             raise
@@ -276,17 +279,28 @@ class Fetcher:
             raise
         record.received = len(data)
         release(resp, deadline)
-        return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url)
+        return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url, record.waited)
 
     def _enter_host(self, target: Target, deadline: Deadline, record: _ExchangeRecord) -> None:
         """Before each hop: the host policy's breaker and Retry-After, then one of its connection slots
-        (the previous hop's is given back first: a redirect loop on one host needs only one)."""
+        (the previous hop's is given back first: a redirect loop on one host needs only one).
+
+        The wait for a slot is not on the deadline (nor, through ``waited``, on an image's budget):
+        with a host's few connections taken by our own other downloads, the wait says nothing about
+        the host, and 40 threads waiting on a wedged host's one connection spent their whole budget
+        there before its breaker could open and fail them for the real reason.
+        """
         if self.hosts is None:
             return
         record.release_slot()
         record.origin = origin = target.origin
         slot = contextlib.ExitStack()
-        slot.enter_context(self.hosts.admitted(origin, target.host_header, deadline.remaining))
+        started = time.monotonic()
+        try:
+            with deadline.paused():
+                slot.enter_context(self.hosts.admitted(origin, target.host_header, self.limits.slot_wait))
+        finally:
+            record.waited += time.monotonic() - started
         record.slot = slot
 
 
@@ -297,6 +311,8 @@ def fetcher_from_settings() -> Fetcher:
         total_timeout=settings.FETCH_TOTAL_TIMEOUT,
         max_bytes=settings.FETCH_MAX_BYTES,
         max_redirects=settings.FETCH_MAX_REDIRECTS,
+        # A wait for a host's connection slot longer than a batch may run would outlast its batch.
+        slot_wait=float(settings.CELERY_TASK_SOFT_TIME_LIMIT),
     )
     # Enough pooled connections per host for a batch's threads, so none is opened only to be dropped.
     pool_size = max(8, int(getattr(settings, "IMAGE_DOWNLOADS", 8)))

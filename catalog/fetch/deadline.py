@@ -30,10 +30,35 @@ class Deadline:
         self.expired = False
         self._done = False
         self._sock: socket.socket | None = None
+        self._paused_at = 0.0  # while paused: when it was (monotonic); 0.0 when running
+        self.watchdog: Watchdog | None = None  # the one watching it, told again after a pause
         self._lock = threading.Lock()
 
     def remaining(self) -> float:
-        return self.at - time.monotonic()
+        return self.at - (self._paused_at or time.monotonic())
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The clock stops meanwhile (a wait for a host's connection slot: our turn, not the host's
+        time); the end moves later by as long. Not once it has passed."""
+        with self._lock:
+            if self.expired or self._done:
+                pausing = False
+            else:
+                pausing, self._paused_at = True, time.monotonic()
+        try:
+            yield
+        finally:
+            if pausing:
+                with self._lock:
+                    self.at += time.monotonic() - self._paused_at
+                    self._paused_at = 0.0
+                if self.watchdog is not None:  # it dropped this deadline if it came due meanwhile
+                    self.watchdog.watch(self)
+
+    @property
+    def is_paused(self) -> bool:
+        return bool(self._paused_at)
 
     def passed(self) -> bool:
         return self.expired or self.remaining() <= 0
@@ -54,7 +79,7 @@ class Deadline:
 
     def expire(self) -> None:
         with self._lock:
-            if self._done:
+            if self._done or self._paused_at:  # a paused one is watched again when its pause ends
                 return
             self.expired = True
             if self._sock is not None:
@@ -91,6 +116,7 @@ class Watchdog:
         self._thread: threading.Thread | None = None
 
     def watch(self, deadline: Deadline) -> None:
+        deadline.watchdog = self
         with self._cond:
             heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
             if self._thread is None or not self._thread.is_alive():  # also after a fork
@@ -104,6 +130,11 @@ class Watchdog:
                 now = time.monotonic()
                 while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
                     _, _, deadline = heapq.heappop(self._heap)
+                    if deadline.is_paused:  # watched again when its pause ends
+                        continue
+                    if deadline.at > now and not deadline.done:  # moved later by a pause
+                        heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
+                        continue
                     deadline.expire()
                 self._cond.wait(self._heap[0][0] - now if self._heap else None)
 

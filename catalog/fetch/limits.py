@@ -10,6 +10,9 @@ class FetchLimits:
     connect_timeout: float = 5.0
     read_timeout: float = 10.0  # the longest wait for any single read
     total_timeout: float = 30.0  # the whole exchange: lookup, redirects, headers and body
+    # The longest wait for one of a host's connection slots (catalog/hostpolicy.py), on top of
+    # total_timeout: a wait for our own turn is not the host's slowness.
+    slot_wait: float = 300.0
     max_bytes: int = 25 * 1024 * 1024
     max_redirects: int = 5
     # What fetch_image accepts ("type/*" matches a whole family). Many CDNs label images

@@ -165,6 +165,7 @@ def _produce(
     spent = image.download_seconds  # by earlier attempts: this one gets what is left of the budget
     left = round(settings.IMAGE_TOTAL_BUDGET - spent, 1)  # to a tenth: a deadline of 30 s, not 29.9992 s
     started = time.monotonic()
+    waited = 0.0  # for the host's connection slots: our turn, not the host's time (catalog/fetch)
     try:
         with metrics.DOWNLOAD_SECONDS.time():
             response = fetcher.fetch_image(
@@ -173,12 +174,14 @@ def _produce(
                 last_modified=prior.last_modified,
                 total_timeout=max(0.001, min(settings.FETCH_TOTAL_TIMEOUT, left)),
             )
+        waited = response.waited
     except FetchError as exc:
+        waited = exc.waited
         raise ImageFailed(
             str(exc), code=exc.code, retryable=exc.retryable, retry_after=exc.retry_after
         ) from exc
-    finally:
-        image.download_seconds = spent + (time.monotonic() - started)  # settle keeps it for a retry
+    finally:  # settle keeps it for a retry
+        image.download_seconds = spent + max(0.0, time.monotonic() - started - waited)
     if response.not_modified and prior.output is not None:
         return ImageOutput.stored(prior.output, source=None)
     options = transform_options(request)

@@ -36,11 +36,6 @@ ENV = {
     "FETCH_TOTAL_TIMEOUT": "2",
     "IMAGE_TOTAL_BUDGET": "3",
     "FETCH_HOST_CONNECTIONS": "1",  # one at a time: what each host saw follows from the rules alone
-    # Few downloads waiting on a host's one connection: with the default 40 threads and 3 batches a
-    # process, a wedged host's images could spend their whole budget (3 s) waiting for its one slot
-    # before its breaker opened, and failed for want of a connection instead of for the breaker.
-    "IMAGE_DOWNLOADS": "8",
-    "IMAGE_BATCHES_PER_PROCESS": "1",
     "FETCH_HOST_BREAKER_AFTER": str(BREAKER_AFTER),
     "FETCH_HOST_BREAKER_SECONDS": "600",  # no probe during the test
 }
