@@ -45,11 +45,13 @@ class Handler(SimpleHTTPRequestHandler):
         if not self.bandwidth:
             self.connection.sendfile(source)  # `source` is the open file send_head() found
             return
-        started, sent = time.monotonic(), 0
-        while chunk := source.read(max(1, self.bandwidth // 20)):  # 20 paced writes a second
-            self.connection.sendall(chunk)
-            sent += len(chunk)
-            ahead = started + sent / self.bandwidth - time.monotonic()
+        # 20 paced sends a second, each by sendfile(2): copied through Python, a far host's bodies
+        # cost 1.1-1.7 ms of the service's cores an image, which a real far host does not.
+        size, step = os.fstat(source.fileno()).st_size, max(1, self.bandwidth // 20)
+        started = time.monotonic()
+        for offset in range(0, size, step):
+            self.connection.sendfile(source, offset, min(step, size - offset))
+            ahead = started + (offset + step) / self.bandwidth - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
 

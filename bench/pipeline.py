@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import resource
 import subprocess
@@ -80,13 +81,20 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds else float("inf")
 
 
+PLAIN_CPU_MS: dict[int, float] = {}  # processes -> CPU ms an image of the plain loop's last run
+
+
 def measure_plain(images: list[bytes], processes: int) -> float:
     os.sync()  # the previous phase's files are written back before this one is timed
     with Pool(processes) as pool:
         pool.map(plain_transform, images[:processes])  # warm the workers
+        pids = [worker.pid for worker in pool._pool if worker.pid is not None]  # type: ignore[attr-defined]
+        cpu_before = sum(map(cpu_seconds, pids))
         started = time.perf_counter()
         pool.map(plain_transform, images, chunksize=4)
-        return rate(len(images), time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        PLAIN_CPU_MS[processes] = (sum(map(cpu_seconds, pids)) - cpu_before) * 1000 / len(images)
+        return rate(len(images), elapsed)
 
 
 def measure_best_plain(images: list[bytes], cores: int) -> tuple[float, int]:
@@ -165,7 +173,57 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def measure_service(root: Path, urls: list[str], extra: dict[str, str] | None = None) -> dict[str, float]:
+def cpu_breakdown(service: dict[str, float], plain_cpu_ms: float) -> str:
+    """Where the service's CPU went, in ms an image, beside the plain loop's."""
+    parts = [f"{k.removeprefix('cpu_ms ')} {v:.1f}" for k, v in service.items() if k.startswith("cpu_ms ")]
+    total = sum(v for k, v in service.items() if k.startswith("cpu_ms "))
+    return f"CPU ms an image: service {total:.1f} ({', '.join(parts)}); plain loop {plain_cpu_ms:.1f}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread, and reaped children) of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(stack: Stack, host_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of each kind of process: the web, the worker's main process, its children
+    (pool processes and beat), and the image host."""
+    roles: dict[str, float] = {}
+    for name, proc in stack.processes.items():
+        main = "web" if name == "web" else "worker main"
+        roles[main] = roles.get(main, 0.0) + cpu_seconds(proc.pid)
+        children = "web" if name == "web" else "worker pool"
+        for child in _descendants(proc.pid):
+            roles[children] = roles.get(children, 0.0) + cpu_seconds(child)
+    if host_pid is not None:
+        roles["image host"] = cpu_seconds(host_pid)
+    return roles
+
+
+def wait_complete(stack: Stack, request_id: str, timeout: float) -> None:
+    """Until the request is complete, polled every 100 ms (the figure is then within a poll of the
+    truth) on what the pages poll: one query for its progress. The API's status lists up to 1,000
+    images done with their URLs: polled 10 times a second, the web took 1.0 ms of the cores an image
+    (0.3 ms this way), which a client polling every second or two does not cost.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resp = stack.http.request("GET", f"{stack.base_url}/requests/progress/", fields={"ids": request_id})
+        assert resp.status == 200, resp.data
+        if json.loads(resp.data)[request_id]["completed"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"request {request_id} not complete after {timeout}s\n{stack.logs()}")
+
+
+def measure_service(
+    root: Path, urls: list[str], extra: dict[str, str] | None = None, host_pid: int | None = None
+) -> dict[str, float]:
     os.sync()  # the previous phase's files are written back before this one is timed
     settings = {
         k: v
@@ -183,14 +241,19 @@ def measure_service(root: Path, urls: list[str], extra: dict[str, str] | None = 
     stack.wait_worker_ready("bench")  # a deployed worker is up before uploads come: its start-up is not timed
     try:
         body = csv_for(urls)
+        cpu_before = cpu_by_role(stack, host_pid)
         started = time.perf_counter()
         code, accepted = stack.upload(body)
         upload_seconds = time.perf_counter() - started
         assert code == 202, accepted
-        status = stack.wait_complete(accepted["request_id"], timeout=600, poll=0.1)
+        wait_complete(stack, accepted["request_id"], timeout=600)
         elapsed = time.perf_counter() - started
+        status = stack.status(accepted["request_id"])
         assert status["progress"]["done"] == len(urls), status["errors"][:3]
+        cpu_after = cpu_by_role(stack, host_pid)
+        cpu_ms = {k: (v - cpu_before.get(k, 0.0)) * 1000 / len(urls) for k, v in cpu_after.items()}
         return {
+            **{f"cpu_ms {k}": v for k, v in cpu_ms.items()},
             "rate": rate(len(urls), elapsed),
             "upload_ms": upload_seconds * 1000,
             "peak_mb": peak_rss_mb([p.pid for p in stack.processes.values()]),
@@ -200,6 +263,7 @@ def measure_service(root: Path, urls: list[str], extra: dict[str, str] | None = 
 
 
 Pair = tuple[float, float, int, dict[str, float]]  # ratio, plain loop rate, its processes, service
+# (the service's figures include "plain_cpu_ms": the CPU an image of the plain loop run beside it)
 
 
 def measure_pairs(
@@ -210,6 +274,7 @@ def measure_pairs(
     repeat: int,
     *,
     extra: dict[str, str] | None = None,
+    host_pid: int | None = None,
 ) -> tuple[list[float], Pair]:
     """The plain loop and the service in turn, ``repeat`` times: every ratio, and the median pair.
 
@@ -218,7 +283,8 @@ def measure_pairs(
     pairs: list[Pair] = []
     for n in range(repeat):
         plain, processes = measure_best_plain(images, cores)
-        service = measure_service(root / f"service-{n}", urls, extra)
+        service = measure_service(root / f"service-{n}", urls, extra, host_pid)
+        service["plain_cpu_ms"] = PLAIN_CPU_MS[processes]
         pairs.append((service["rate"] / plain, plain, processes, service))
     pairs.sort(key=lambda pair: pair[0])
     return [pair[0] for pair in pairs], pairs[len(pairs) // 2]
@@ -263,7 +329,7 @@ def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args:
         try:
             urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(len(images))]
             ratios, (ratio, plain, _, service) = measure_pairs(
-                images, urls, root / f"far-{ttfb:g}", cores, args.far_repeat
+                images, urls, root / f"far-{ttfb:g}", cores, args.far_repeat, host_pid=server.pid
             )
         finally:
             server.terminate()
@@ -276,6 +342,7 @@ def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args:
             f"(target >= {target}); peak memory of all service processes {service['peak_mb']:.0f} MB; "
             f"{' '.join(f'{k}={os.environ.get(k, DEFAULT)}' for k in IN_FLIGHT_SETTINGS)}"
         )
+        print(f"    {cpu_breakdown(service, service['plain_cpu_ms'])}")
 
 
 def measure_big_upload(
@@ -316,7 +383,9 @@ def measure_local(
     server, port = start_host(served)
     try:
         urls = [f"http://127.0.0.1:{port}/{n}.jpg" for n in range(args.images)]
-        ratios, (ratio, plain, processes, service) = measure_pairs(images, urls, root, cores, args.repeat)
+        ratios, (ratio, plain, processes, service) = measure_pairs(
+            images, urls, root, cores, args.repeat, host_pid=server.pid
+        )
         tried = f"best of {cores} and {cores + 1}"
         print(f"  plain Pillow loop, {processes} processes: {plain:8.1f} img/s  ({tried})")
         naive_out = root / "naive"
@@ -339,6 +408,7 @@ def measure_local(
             f"  {args.images} images: upload answered in {service['upload_ms']:.0f} ms; "
             f"peak memory of all service processes {service['peak_mb']:.0f} MB"
         )
+        print(f"  {cpu_breakdown(service, service['plain_cpu_ms'])}")
         for rows in (1000, args.rows_big):
             big = measure_big_upload(root / f"big-{rows}", rows, urls[0])
             print(
