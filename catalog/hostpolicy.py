@@ -143,8 +143,8 @@ class HostPolicy:
             nonlocal probe
             if time.monotonic() >= until:
                 raise FetchError(
-                    f"{shown} had no free connection of its {self.limits.connections} "
-                    f"in {_seconds(wait)}: its other downloads held them all",
+                    f"{shown} had no free connection of its {self.limits.connections} in time: "
+                    "our other downloads from it held them all",
                     code=Reason.TIMEOUT,
                     retryable=True,
                 )

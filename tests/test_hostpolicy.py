@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from catalog.fetch import Fetcher, FetchError, FetchLimits, Response
+from catalog.fetch import Fetcher, FetchError, FetchLimits, Response, slot_waits_end
 from catalog.hostpolicy import HostLimits, HostPolicy, HostThrottled, HostUnavailable, retry_after_seconds
 from sansio import addresses
 from sansio.reasons import Reason
@@ -199,6 +199,17 @@ def test_connections_per_host_are_capped_and_other_hosts_go_on(
         server.close()
 
 
+def hold_the_one_connection(fetcher: Fetcher, server: Origin) -> threading.Thread:
+    """A download of /held.png in a thread, once the host has its request (its one connection taken)."""
+    holder = threading.Thread(target=lambda: fetcher.fetch_image(server.url("/held.png")))
+    holder.start()
+    deadline = time.monotonic() + 20
+    while not server.requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return holder
+
+
 def test_a_wait_for_a_hosts_connection_is_not_on_the_deadline(make_fetcher: Callable[..., Fetcher]) -> None:
     """Waiting for our own turn at a host (its one connection taken by another of our downloads) is
     not the host being slow: a download whose whole deadline passes while it waits still runs."""
@@ -211,12 +222,7 @@ def test_a_wait_for_a_hosts_connection_is_not_on_the_deadline(make_fetcher: Call
     )
     try:
         fetcher = make_fetcher(HostLimits(connections=1), read_timeout=30, total_timeout=30)
-        holder = threading.Thread(target=lambda: fetcher.fetch_image(server.url("/held.png")))
-        holder.start()
-        deadline = time.monotonic() + 20
-        while not server.requests:  # the one connection is taken
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        holder = hold_the_one_connection(fetcher, server)
         results: list[object] = []
         waiter = threading.Thread(
             target=lambda: results.append(fetcher.fetch_image(server.url("/ok.png"), total_timeout=0.3))
@@ -232,6 +238,32 @@ def test_a_wait_for_a_hosts_connection_is_not_on_the_deadline(make_fetcher: Call
         (response,) = results
         assert isinstance(response, Response) and response.status == 200
         assert response.waited >= 0.6, "the wait is reported, to leave it out of the image's budget"
+    finally:
+        gate.set()
+        server.close()
+
+
+def test_a_wait_for_a_hosts_connection_ends_with_its_batchs_time(
+    make_fetcher: Callable[..., Fetcher],
+) -> None:
+    """Past the end its batch set (slot_waits_end), a download waiting for its turn at a host gives
+    up, retryable, rather than hold a thread for a batch that has given its image back."""
+    gate = threading.Event()
+    server = Origin(routes={"/held.png": lambda o, c, r: gate.wait(20) and respond(c, 200, PNG)})
+    try:
+        fetcher = make_fetcher(HostLimits(connections=1), read_timeout=30, total_timeout=30)
+        holder = hold_the_one_connection(fetcher, server)
+        with slot_waits_end(time.monotonic() + 0.3):
+            result = outcome(fetcher, server.url("/held.png"))
+        assert not gate.is_set() and holder.is_alive(), "given up while the connection was still held"
+        assert isinstance(result, FetchError) and result.retryable and result.code == Reason.TIMEOUT
+        assert str(result) == (
+            f"127.0.0.1:{server.port} had no free connection of its 1 in time: "
+            "our other downloads from it held them all"
+        )
+        assert len(server.requests) == 1
+        gate.set()
+        holder.join(20)
     finally:
         gate.set()
         server.close()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,22 @@ if TYPE_CHECKING:
 
 # The package's name, as the log lines have always been named, whichever module of it writes them.
 logger = logging.getLogger("catalog.fetch")
+
+
+# When the waits for a host's connection slot of this context's downloads end (time.monotonic()),
+# if sooner than the limits' slot_wait: a batch's time limit (catalog/services/batches.py), past
+# which a download would be waiting for a batch that already gave it back.
+_slot_waits_end: ContextVar[float | None] = ContextVar("slot_waits_end", default=None)
+
+
+@contextlib.contextmanager
+def slot_waits_end(at: float) -> Iterator[None]:
+    """Within it (and in contexts copied from it), waits for a host's connection end by ``at``."""
+    token = _slot_waits_end.set(at)
+    try:
+        yield
+    finally:
+        _slot_waits_end.reset(token)
 
 
 @dataclass(frozen=True)
@@ -297,8 +314,11 @@ class Fetcher:
         slot = contextlib.ExitStack()
         started = time.monotonic()
         try:
+            wait = self.limits.slot_wait
+            if (end := _slot_waits_end.get()) is not None:
+                wait = max(0.0, min(wait, end - started))
             with deadline.paused():
-                slot.enter_context(self.hosts.admitted(origin, target.host_header, self.limits.slot_wait))
+                slot.enter_context(self.hosts.admitted(origin, target.host_header, wait))
         finally:
             record.waited += time.monotonic() - started
         record.slot = slot

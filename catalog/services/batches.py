@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
+import time
 from concurrent.futures import Executor, Future, as_completed
 from concurrent.futures import TimeoutError as TimeLimitReached
 from contextlib import AbstractContextManager
 
-from catalog.fetch import Fetcher
+from catalog.fetch import Fetcher, slot_waits_end
 from catalog.logcontext import request_id_context
 from catalog.services import reuse
 from catalog.services.claims import ClaimedImage, claim_images
@@ -53,7 +55,10 @@ def process_batch(
     claims = claim_images(image_ids, claimant)
     if not claims:
         return False
-    with request_id_context(claims[0].image.request.request_id):
+    # A download waiting for a host's connection gives up at the time limit: past it, this batch
+    # has given its image back (and a thread waiting on would only hold one of the process's).
+    waits_end = time.monotonic() + (time_limit if time_limit is not None else math.inf)
+    with request_id_context(claims[0].image.request.request_id), slot_waits_end(waits_end):
         priors = reuse.priors(claims, transform_options)  # what each URL sent last time
         futures = {
             threads.submit(
