@@ -174,10 +174,16 @@ def _descendants(pid: int) -> list[int]:
 
 
 def cpu_breakdown(service: dict[str, float], plain_cpu_ms: float) -> str:
-    """Where the service's CPU went, in ms an image, beside the plain loop's."""
+    """Where the service's CPU went, in ms an image, beside the plain loop's, and how busy it kept
+    the cores (a service that waits on its hosts keeps them less busy; one that costs more an image
+    keeps them busy and is still slower)."""
     parts = [f"{k.removeprefix('cpu_ms ')} {v:.1f}" for k, v in service.items() if k.startswith("cpu_ms ")]
     total = sum(v for k, v in service.items() if k.startswith("cpu_ms "))
-    return f"CPU ms an image: service {total:.1f} ({', '.join(parts)}); plain loop {plain_cpu_ms:.1f}"
+    busy = total * service["rate"] / 1000
+    return (
+        f"CPU ms an image: service {total:.1f} ({', '.join(parts)}); plain loop {plain_cpu_ms:.1f}; "
+        f"the service kept {busy:.2f} of {os.cpu_count() or 1} cores busy"
+    )
 
 
 def cpu_seconds(pid: int) -> float:

@@ -52,10 +52,12 @@ IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 # 8 MB/s a connection; ratio to the plain Pillow loop at 0 ms / 300 ms / 1 s to first byte):
 #   one batch a process, 16 images, 8 downloads:      0.60 / 0.39 / 0.16 (the cores wait on the host)
 #   two batches a process, 20 images, 40 downloads:   0.61 / 0.59 / 0.48
-#   three batches a process, 16 images, 40 downloads: 0.59 / 0.62 / 0.56 (the defaults, final code)
+#   three batches a process, 16 images, 40 downloads: 0.59 / 0.63 / 0.51 (the defaults; 30 November)
 # With as many in flight, 300 ms costs nothing more than a host next door; what is left to the plain
-# loop is the service's own work per image (storage, bookkeeping), not waiting. IMAGE_DOWNLOAD_MEMORY
-# bounds the bytes the downloads hold, FETCH_HOST_CONNECTIONS the connections to one host.
+# loop is the service's own CPU an image (19-21 ms against 12: README, far hosts), not waiting.
+# More batches or downloads a process (5 and 48, 6 and 80) gave no more at 1 s (79-83 img/s).
+# IMAGE_DOWNLOAD_MEMORY bounds the bytes the downloads hold, FETCH_HOST_CONNECTIONS the connections
+# to one host.
 IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 16, minimum=1, maximum=256)
 IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 40, minimum=1, maximum=256)
 IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
