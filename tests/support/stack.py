@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -124,16 +125,20 @@ class Stack:
         proc.wait(timeout=30)
 
     def stop(self) -> None:
+        """SIGTERM to each main process, as a container's stop or runstack sends it: a worker stops
+        its own pool. (To the whole group, a pool process killed holding the pool's queue lock hung
+        the worker's shutdown until the SIGKILL below, 15 s: celery/billiard#457.) Then anything
+        left of each group is killed."""
         for proc in self.processes.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.kill(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for proc in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
 
     def logs(self, tail: int = 60) -> str:
         parts = []
