@@ -94,7 +94,6 @@ class _ExchangeRecord:
     via: str = "-"  # the address the last answer came from
     redirects: int = 0
     received: int = 0  # bytes of the final body
-    waited: float = 0.0  # seconds spent waiting for the hosts' connection slots (not on the deadline)
     origin: str = ""  # the host policy's key of the host talked to last
     slot: contextlib.ExitStack | None = None  # its connection slot, while held
 
@@ -230,7 +229,7 @@ class Fetcher:
             return response
         except FetchError as exc:
             outcome = str(exc)
-            exc.waited = record.waited
+            exc.waited = deadline.waited
             if self.hosts is not None and exc.retry_after is None and record.origin:
                 exc.retry_after = self.hosts.retry_after(record.origin)
             raise
@@ -296,7 +295,7 @@ class Fetcher:
             raise
         record.received = len(data)
         release(resp, deadline)
-        return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url, record.waited)
+        return Response(resp.status, HTTPHeaderDict(resp.headers), data, target.url, deadline.waited)
 
     def _enter_host(self, target: Target, deadline: Deadline, record: _ExchangeRecord) -> None:
         """Before each hop: the host policy's breaker and Retry-After, then one of its connection slots
@@ -312,15 +311,11 @@ class Fetcher:
         record.release_slot()
         record.origin = origin = target.origin
         slot = contextlib.ExitStack()
-        started = time.monotonic()
-        try:
-            wait = self.limits.slot_wait
-            if (end := _slot_waits_end.get()) is not None:
-                wait = max(0.0, min(wait, end - started))
-            with deadline.paused():
-                slot.enter_context(self.hosts.admitted(origin, target.host_header, wait))
-        finally:
-            record.waited += time.monotonic() - started
+        wait = self.limits.slot_wait
+        if (end := _slot_waits_end.get()) is not None:
+            wait = max(0.0, min(wait, end - time.monotonic()))
+        with deadline.paused():
+            slot.enter_context(self.hosts.admitted(origin, target.host_header, wait))
         record.slot = slot
 
 

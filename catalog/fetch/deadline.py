@@ -31,6 +31,7 @@ class Deadline:
         self._done = False
         self._sock: socket.socket | None = None
         self._paused_at = 0.0  # while paused: when it was (monotonic); 0.0 when running
+        self.waited = 0.0  # seconds spent paused (see ``paused``)
         self.watchdog: Watchdog | None = None  # the one watching it, told again after a pause
         self._lock = threading.Lock()
 
@@ -40,25 +41,24 @@ class Deadline:
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """The clock stops meanwhile (a wait for a host's connection slot: our turn, not the host's
-        time); the end moves later by as long. Not once it has passed."""
+        time); the end moves later by as long, unless it had passed already. ``waited`` adds up
+        every such wait."""
+        started = time.monotonic()
         with self._lock:
-            if self.expired or self._done:
-                pausing = False
-            else:
-                pausing, self._paused_at = True, time.monotonic()
+            pausing = not (self.expired or self._done)
+            if pausing:
+                self._paused_at = started
         try:
             yield
         finally:
-            if pausing:
-                with self._lock:
-                    self.at += time.monotonic() - self._paused_at
+            elapsed = time.monotonic() - started
+            with self._lock:
+                self.waited += elapsed
+                if pausing:
+                    self.at += elapsed
                     self._paused_at = 0.0
-                if self.watchdog is not None:  # it dropped this deadline if it came due meanwhile
-                    self.watchdog.watch(self)
-
-    @property
-    def is_paused(self) -> bool:
-        return bool(self._paused_at)
+            if pausing and self.watchdog is not None:  # it dropped this deadline if it came due meanwhile
+                self.watchdog.watch(self)
 
     def passed(self) -> bool:
         return self.expired or self.remaining() <= 0
@@ -130,8 +130,6 @@ class Watchdog:
                 now = time.monotonic()
                 while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
                     _, _, deadline = heapq.heappop(self._heap)
-                    if deadline.is_paused:  # watched again when its pause ends
-                        continue
                     if deadline.at > now and not deadline.done:  # moved later by a pause
                         heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
                         continue
