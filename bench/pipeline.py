@@ -81,10 +81,8 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds else float("inf")
 
 
-PLAIN_CPU_MS: dict[int, float] = {}  # processes -> CPU ms an image of the plain loop's last run
-
-
-def measure_plain(images: list[bytes], processes: int) -> float:
+def measure_plain(images: list[bytes], processes: int) -> tuple[float, float]:
+    """Images a second, and CPU ms an image of the processes."""
     os.sync()  # the previous phase's files are written back before this one is timed
     with Pool(processes) as pool:
         pool.map(plain_transform, images[:processes])  # warm the workers
@@ -93,13 +91,15 @@ def measure_plain(images: list[bytes], processes: int) -> float:
         started = time.perf_counter()
         pool.map(plain_transform, images, chunksize=4)
         elapsed = time.perf_counter() - started
-        PLAIN_CPU_MS[processes] = (sum(map(cpu_seconds, pids)) - cpu_before) * 1000 / len(images)
-        return rate(len(images), elapsed)
+        cpu_ms = (sum(map(cpu_seconds, pids)) - cpu_before) * 1000 / len(images)
+        return rate(len(images), elapsed), cpu_ms
 
 
-def measure_best_plain(images: list[bytes], cores: int) -> tuple[float, int]:
-    """The faster of a process per core and one more (what the service runs), and its process count."""
-    return max((measure_plain(images, processes), processes) for processes in (cores, cores + 1))
+def measure_best_plain(images: list[bytes], cores: int) -> tuple[float, int, float]:
+    """The faster of a process per core and one more (what the service runs): its rate, its process
+    count and its CPU ms an image."""
+    fastest, cpu_ms, processes = max((*measure_plain(images, n), n) for n in (cores, cores + 1))
+    return fastest, processes, cpu_ms
 
 
 _http: urllib3.PoolManager | None = None
@@ -173,15 +173,15 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_breakdown(service: dict[str, float], plain_cpu_ms: float) -> str:
+def cpu_breakdown(service: dict[str, float]) -> str:
     """Where the service's CPU went, in ms an image, beside the plain loop's, and how busy it kept
     the cores (a service that waits on its hosts keeps them less busy; one that costs more an image
     keeps them busy and is still slower)."""
     parts = [f"{k.removeprefix('cpu_ms ')} {v:.1f}" for k, v in service.items() if k.startswith("cpu_ms ")]
     total = sum(v for k, v in service.items() if k.startswith("cpu_ms "))
-    busy = total * service["rate"] / 1000
+    busy, plain = total * service["rate"] / 1000, service["plain_cpu_ms"]
     return (
-        f"CPU ms an image: service {total:.1f} ({', '.join(parts)}); plain loop {plain_cpu_ms:.1f}; "
+        f"CPU ms an image: service {total:.1f} ({', '.join(parts)}); plain loop {plain:.1f}; "
         f"the service kept {busy:.2f} of {os.cpu_count() or 1} cores busy"
     )
 
@@ -288,9 +288,9 @@ def measure_pairs(
     """
     pairs: list[Pair] = []
     for n in range(repeat):
-        plain, processes = measure_best_plain(images, cores)
+        plain, processes, plain_cpu_ms = measure_best_plain(images, cores)
         service = measure_service(root / f"service-{n}", urls, extra, host_pid)
-        service["plain_cpu_ms"] = PLAIN_CPU_MS[processes]
+        service["plain_cpu_ms"] = plain_cpu_ms
         pairs.append((service["rate"] / plain, plain, processes, service))
     pairs.sort(key=lambda pair: pair[0])
     return [pair[0] for pair in pairs], pairs[len(pairs) // 2]
@@ -348,7 +348,7 @@ def measure_far(images: list[bytes], served: Path, root: Path, cores: int, args:
             f"(target >= {target}); peak memory of all service processes {service['peak_mb']:.0f} MB; "
             f"{' '.join(f'{k}={os.environ.get(k, DEFAULT)}' for k in IN_FLIGHT_SETTINGS)}"
         )
-        print(f"    {cpu_breakdown(service, service['plain_cpu_ms'])}")
+        print(f"    {cpu_breakdown(service)}")
 
 
 def measure_big_upload(
@@ -414,7 +414,7 @@ def measure_local(
             f"  {args.images} images: upload answered in {service['upload_ms']:.0f} ms; "
             f"peak memory of all service processes {service['peak_mb']:.0f} MB"
         )
-        print(f"  {cpu_breakdown(service, service['plain_cpu_ms'])}")
+        print(f"  {cpu_breakdown(service)}")
         for rows in (1000, args.rows_big):
             big = measure_big_upload(root / f"big-{rows}", rows, urls[0])
             print(
