@@ -63,7 +63,7 @@ def process_images(self: Task[[list[int]], None], image_ids: list[int]) -> None:
             threads=workerresources.image_threads(),
             fetcher=workerresources.fetcher(),
             transform_slots=workerresources.transform_slots(),
-            time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+            time_limit=settings.IMAGE_BATCH_TIME_LIMIT,
             lookup=workerresources.find_output,
         )
         if claimed:

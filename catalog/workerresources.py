@@ -64,5 +64,5 @@ def find_output(key: str) -> ContentOutput | None:
 def finish_batches() -> None:
     """At the process's stop: let the batches in hand settle, within the batch time limit (the
     worker's own stop, e.g. runstack's, may come sooner; their claims are then released by it)."""
-    if not batch_pipeline().idle(timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT):
+    if not batch_pipeline().idle(timeout=settings.IMAGE_BATCH_TIME_LIMIT):
         logger.warning("stopping with batches still running: their claims are released by the worker")

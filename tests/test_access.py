@@ -78,6 +78,7 @@ def test_uploads_are_throttled(client: Client, django_capture_on_commit_callback
         ("REQUIRE_AUTH", "maybe", "REQUIRE_AUTH='maybe' is not a boolean"),
         ("IMAGE_BACKGROUND", "white", "must be a colour like #ffffff"),
         ("IMAGE_BATCH_SIZE", "200", "can take 450 s of downloads (FETCH_TOTAL_TIMEOUT=30 each)"),
+        ("IMAGE_LEASE_SECONDS", "60", "not under a batch's time limit of 54 s"),
         ("IMAGE_TOTAL_BUDGET", "soon", "IMAGE_TOTAL_BUDGET='soon' is not a number"),
         ("IMAGE_TOTAL_BUDGET", "1", "shorter than FETCH_CONNECT_TIMEOUT=5: no download could even connect"),
         ("FETCH_HOST_CONNECTIONS", "0", "FETCH_HOST_CONNECTIONS='0' is not a whole number"),
@@ -94,3 +95,29 @@ def test_bad_settings_fail_loudly(tmp_path: Path, variable: str, value: str, mes
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("lease", "soft_limit", "batch_limit"),
+    [("3600", "300", "300.0"), ("300", "300", "270.0"), ("100", "300", "90.0"), ("100", "70", "70.0")],
+)
+def test_a_batch_gives_back_what_it_has_not_finished_before_its_claims_lease_runs_out(
+    tmp_path: Path, lease: str, soft_limit: str, batch_limit: str
+) -> None:
+    """The batch's limit is the soft limit, but never past the lease less a tenth to settle in."""
+    env = {k: v for k, v in os.environ.items() if k != "APP_ENV"}
+    env.update(
+        APP_ENV="production", SECRET_KEY="x" * 60, ALLOWED_HOSTS="images.example.com", VAR_DIR=str(tmp_path)
+    )
+    env.update(IMAGE_LEASE_SECONDS=lease, CELERY_TASK_SOFT_TIME_LIMIT=soft_limit)
+    script = "from django.conf import settings; print(settings.IMAGE_BATCH_TIME_LIMIT)"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == batch_limit

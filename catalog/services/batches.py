@@ -49,8 +49,8 @@ def process_batch(
 
     A retryable failure is given back as soon as it comes while others still run, so its backoff need
     not wait for a slow host's images in this batch. When the batch outlasts ``time_limit`` seconds
-    (the tasks' soft time limit), what finished is kept and the rest goes back to the queue at once
-    (not after a lease, no backoff).
+    (IMAGE_BATCH_TIME_LIMIT: the tasks' soft limit, within the claims' lease), what finished is kept
+    and the rest goes back to the queue at once (not after a lease, no backoff).
     """
     claims = claim_images(image_ids, claimant)
     if not claims:

@@ -74,16 +74,25 @@ IMAGE_BATCHES_IN_FLIGHT = env_int(
 IMAGE_DOWNLOAD_MEMORY = env_int("IMAGE_DOWNLOAD_MEMORY", 256 * 1024 * 1024, minimum=1024 * 1024)
 # Transforms at once over all the worker processes sharing VAR_DIR (a machine): its cores.
 IMAGE_MACHINE_TRANSFORMS = env_int("IMAGE_MACHINE_TRANSFORMS", usable_cores(), minimum=1)
+# How long a batch may run from its claim before what it has not finished goes back to the queue
+# (services.process_batch): the tasks' soft limit, and never past its claims' lease less a tenth of it
+# to settle in. A batch that settled after its lease could find its images taken back by the
+# reconciler or claimed by a message delivered again, and what it made would be made twice.
+IMAGE_BATCH_TIME_LIMIT = min(
+    float(CELERY_TASK_SOFT_TIME_LIMIT), IMAGE_LEASE_SECONDS - max(1.0, IMAGE_LEASE_SECONDS / 10)
+)
 # A batch whose every host is slow shares its process's download threads with the other batches in
 # hand: it can take ceil(batch x batches / downloads) rounds of the fetch deadline. That must fit in
-# the soft limit, or such a batch would be cut every time and never finish.
+# the batch's time limit, or such a batch would be cut every time and never finish.
 _slowest_batch = (
     math.ceil(IMAGE_BATCH_SIZE * IMAGE_BATCHES_PER_PROCESS / IMAGE_DOWNLOADS) * FETCH_TOTAL_TIMEOUT
 )
-if _slowest_batch >= CELERY_TASK_SOFT_TIME_LIMIT:
+if _slowest_batch >= IMAGE_BATCH_TIME_LIMIT:
     raise ImproperlyConfigured(
         f"IMAGE_BATCH_SIZE={IMAGE_BATCH_SIZE} with IMAGE_BATCHES_PER_PROCESS={IMAGE_BATCHES_PER_PROCESS} "
         f"at IMAGE_DOWNLOADS={IMAGE_DOWNLOADS} can take {_slowest_batch:g} s of downloads "
-        f"(FETCH_TOTAL_TIMEOUT={FETCH_TOTAL_TIMEOUT:g} each), not under "
-        f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT}: use smaller batches or more downloads"
+        f"(FETCH_TOTAL_TIMEOUT={FETCH_TOTAL_TIMEOUT:g} each), not under a batch's time limit of "
+        f"{IMAGE_BATCH_TIME_LIMIT:g} s (CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT}, "
+        f"IMAGE_LEASE_SECONDS={IMAGE_LEASE_SECONDS} less a tenth to settle): use smaller batches or "
+        "more downloads, or a longer lease"
     )

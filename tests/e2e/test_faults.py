@@ -49,6 +49,9 @@ def cluster(
             # machine-wide slots (transforms, connections) that slow the live worker's batches; at
             # 10 s, with 3 batches in hand a process, the live worker's claims expired too.
             "IMAGE_LEASE_SECONDS": "30",
+            # A batch must fit in its lease (less a tenth to settle): 3 batches of 16 on 40 downloads
+            # can take 2 rounds of this deadline. The images here are small and next door.
+            "FETCH_TOTAL_TIMEOUT": "10",
             **resources.enter_context(backends.s3_bucket()),
         }
         stack = start_stack(tmp_path_factory.mktemp("cluster"), env, workers=2)
