@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 _THROTTLING = frozenset({429, 503})
 _POLL_MAX = 0.05  # waiting for a connection slot: the longest pause
+_SLOTS_KEPT = 4096  # hosts whose connection slots a process keeps made
 
 
 class HostUnavailable(FetchError):
@@ -127,6 +129,20 @@ class HostPolicy:
         self.directory = directory
         self.limits = limits or HostLimits()
         directory.mkdir(parents=True, exist_ok=True)
+        # Each host's connection slots, made once (not a mkdir and a file name hashed per download);
+        # forgotten all at once past _SLOTS_KEPT hosts, so a catalogue of many hosts cannot grow it.
+        self._slots: dict[str, MachineSlots] = {}
+
+    def _connection_slots(self, key: str) -> MachineSlots:
+        slots = self._slots.get(key)
+        if slots is None:
+            if len(self._slots) >= _SLOTS_KEPT:
+                self._slots.clear()
+            slots = MachineSlots(
+                self.directory, _file_name(key), self.limits.connections, pause_max=_POLL_MAX
+            )
+            self._slots[key] = slots
+        return slots
 
     # --- before a connection ------------------------------------------------------------------------
 
@@ -136,7 +152,7 @@ class HostPolicy:
         host must not be contacted now (also while waiting), FetchError (retryable) if no slot freed
         within ``wait`` seconds."""
         probe = self.check(key, shown)
-        slots = MachineSlots(self.directory, _file_name(key), self.limits.connections, pause_max=_POLL_MAX)
+        slots = self._connection_slots(key)
         until = time.monotonic() + wait
 
         def still_waiting() -> None:
@@ -272,6 +288,7 @@ class HostPolicy:
             os.close(fd)
 
 
+@functools.lru_cache(maxsize=_SLOTS_KEPT)
 def _file_name(key: str) -> str:
     """Readable and safe: the host and port, and a hash so two keys never share a file."""
     readable = re.sub(r"[^a-z0-9.-]+", "_", key.lower())[-80:]
