@@ -1,21 +1,23 @@
 """`python -m bench [images|pipeline|reruns|quality|metrics|scale] [options]`; with no name, all but
-scale (`make bench`). `python -m bench scale` (`make bench-scale`) is the busy-day bench: minutes.
+scale and imagepath (`make bench`). `python -m bench scale` (`make bench-scale`) is the busy-day bench:
+minutes. `python -m bench imagepath` explains the pipeline's figures: the CPU an image on its own path.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-from bench import images, metrics, pipeline, quality, reruns, scale
+from bench import imagepath, images, metrics, pipeline, quality, reruns, scale
 
-BENCHES = {
+BENCHES: dict[str, Callable[[list[str]], None]] = {
     "images": images.main,
     "pipeline": pipeline.main,
     "reruns": reruns.main,
     "quality": quality.main,
     "metrics": metrics.main,
 }
-NAMED_ONLY = {"scale": scale.main}
+NAMED_ONLY: dict[str, Callable[[list[str]], None]] = {"scale": scale.main, "imagepath": imagepath.main}
 
 
 def main() -> None:
