@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+import weakref
 from queue import Empty
 from time import monotonic
 from typing import Any, cast
@@ -32,6 +33,21 @@ from kombu.utils.scheduling import FairCycle
 from config import doorbell
 
 logger = logging.getLogger(__name__)
+
+# This process's transports that wait on a doorbell, for stop_waiting (a worker's warm stop).
+_waiting_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def stop_waiting() -> None:
+    """End the doorbell waits of this process's consumers, now and from now on: on a worker's warm
+    stop (config/celery.py), so it takes no new message and stops at once.
+
+    Celery's loop for transports without an event loop of their own (``synloop``, which runs ours)
+    looks at the stop flag only between its calls to ``drain_events(timeout=2.0)``, and makes one
+    more call after it has seen it: a stopping worker went on taking tasks for up to 4 s.
+    """
+    for transport in list(_waiting_transports):
+        transport.stop_waiting()
 
 
 class Channel(filesystem.Channel):
@@ -95,6 +111,9 @@ class Transport(filesystem.Transport):
         super().__init__(client, **kwargs)
         folder = client.transport_options.get("doorbell_folder")
         self._doorbell = doorbell.Doorbell(folder) if folder else None
+        self._stopping = False
+        if self._doorbell is not None:
+            _waiting_transports.add(self)
 
     def drain_events(self, connection: Any, timeout: float | None = None) -> None:  # type: ignore[override]
         """kombu's loop (as its virtual Transport's), waiting on the doorbell where kombu sleeps."""
@@ -107,6 +126,8 @@ class Transport(filesystem.Transport):
         cycle = cast(FairCycle, self.cycle)  # made by kombu's __init__
         self._doorbell.listen()  # before the first look, so a put just after it still rings
         while True:
+            if self._stopping:
+                raise TimeoutError()  # as if nothing came: the worker's loop then sees its stop flag
             try:
                 cycle.get(self._deliver, timeout=timeout)
                 return None
@@ -114,6 +135,11 @@ class Transport(filesystem.Transport):
                 if timeout is not None and monotonic() - started >= timeout:
                     raise TimeoutError() from None
                 self._doorbell.wait(interval)
+
+    def stop_waiting(self) -> None:
+        """Deliver nothing more: a wait in progress ends at once, later ones at once too."""
+        self._stopping = True
+        self.wake()
 
     def wake(self) -> None:
         if self._doorbell is not None:

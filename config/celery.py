@@ -12,9 +12,12 @@ from celery.signals import (
     worker_process_shutdown,
     worker_ready,
     worker_shutdown,
+    worker_shutting_down,
 )
 from kombu.transport import TRANSPORT_ALIASES
 from PIL import _imaging as pillow_core
+
+from config import broker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 logger = logging.getLogger(__name__)
@@ -88,6 +91,12 @@ def _recover_claims(sender: Any, **kwargs: Any) -> None:
     from catalog import workers  # noqa: PLC0415
 
     workers.on_ready(sender)
+
+
+# Sent by the worker's signal handler in its main process as a warm stop begins.
+@worker_shutting_down.connect
+def _stop_taking_messages(**kwargs: Any) -> None:
+    broker.stop_waiting()
 
 
 @worker_shutdown.connect

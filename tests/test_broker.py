@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Message, Queue
 
-from config import doorbell
+from config import broker, doorbell
 from tests.support.backends import redis_broker
 
 PRODUCERS, CONSUMERS, EACH = 3, 3, 400
@@ -132,6 +132,35 @@ def test_an_ack_wakes_the_consumer_for_its_next_message(tmp_path: Path) -> None:
             connection.drain_events(timeout=30)
             thread.join()
         assert sorted(m.payload["n"] for m in received) == [1, 2]
+
+
+def test_a_warm_stop_ends_a_consumer_wait_at_once_and_it_takes_no_new_message(tmp_path: Path) -> None:
+    """Celery's loop for our transport sees a worker's stop flag only between its waits: the stop
+    ends the wait (an hour's polling interval, no timeout: only the stop can end it) and the next."""
+    with connect(tmp_path) as connection:
+        received: list[Message] = []
+        outcome: list[BaseException] = []
+
+        def wait_unbounded() -> None:
+            try:
+                connection.drain_events(timeout=None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        with Consumer(connection, [Queue("images")], callbacks=[lambda _, m: received.append(m)]):
+            waiting = threading.Thread(target=wait_unbounded, daemon=True)
+            waiting.start()
+            stopper = when_waiting(tmp_path, broker.stop_waiting)
+            waiting.join(timeout=30)
+            stopper.join()
+            assert not waiting.is_alive(), "the stop did not end the wait"
+            assert len(outcome) == 1
+            assert isinstance(outcome[0], TimeoutError)
+
+            connection.Producer().publish({"n": 1}, routing_key="images", declare=[Queue("images")])
+            with pytest.raises(TimeoutError):
+                connection.drain_events(timeout=None)
+        assert received == []
 
 
 def test_a_ring_removes_the_doorbells_of_consumers_that_are_gone(tmp_path: Path) -> None:
