@@ -11,9 +11,11 @@ process of its own, one image at a time, and counts that process's CPU:
   local host, content hash, reuse lookup, transform, store, settle) over SQLite and files, with its
   images run inline (one thread: no overlap to hide or add CPU);
 
-each with the pages' previews (``IMAGE_PREVIEW_SIZE``, default) and without (0), ``--repeat`` times
-interleaved, medians printed: one process's figure still moves by about 1 ms from minute to minute.
-The local host runs in its own process: its CPU is not counted.
+the service's cases with a worker process's memory settings (config/celery.py), the plain one
+without them, as the pipeline bench runs it; each with the pages' previews (``IMAGE_PREVIEW_SIZE``,
+default) and without (0), ``--repeat`` times interleaved, medians printed: one process's figure
+still moves by about 1 ms from minute to minute. The local host runs in its own process: its CPU is
+not counted.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ def _child(case: str, count: int, images: Path) -> dict[str, float]:
     import django
 
     django.setup()
+    if case != "plain transform":  # the plain loop's processes are plain; the worker's are tuned
+        from config.celery import reuse_image_memory
+
+        reuse_image_memory()
     files = sorted(images.glob("*.jpg"), key=lambda p: int(p.stem))[: count + BATCH]
     if case == "plain transform":
         data = [p.read_bytes() for p in files]

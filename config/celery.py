@@ -53,6 +53,12 @@ MALLOC_OPTIONS = {  # name: (its number in glibc's malloc.h, value)
 
 @worker_process_init.connect
 def _reuse_image_memory(**kwargs: Any) -> None:
+    reuse_image_memory()
+
+
+def reuse_image_memory() -> None:
+    """Pillow's and glibc's memory kept for the next image, in a worker process before its first one
+    (and in `python -m bench imagepath`'s, which measure the worker's path)."""
     if "PILLOW_BLOCKS_MAX" not in os.environ:
         pillow_core.set_blocks_max(PILLOW_BLOCKS_KEPT)
     if not any(name.startswith("MALLOC_") or name == "GLIBC_TUNABLES" for name in os.environ):
