@@ -24,7 +24,6 @@ import argparse
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,8 +34,7 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline import photo_jpeg, plain_transform, with_comment
-from tests.support.stack import free_port
+from bench.pipeline import csv_for, photo_jpeg, plain_transform, start_host, with_comment
 
 BATCH = 16
 CASES = ("plain transform", "service transform", "service path")
@@ -99,25 +97,11 @@ def _service_path(files: list[Path], count: int) -> dict[str, float]:
     from catalog.models import ImageStatus, ProductImage
 
     call_command("migrate", verbosity=0)
-    port = free_port()
-    host = subprocess.Popen(
-        [sys.executable, "-m", "bench.imagehost", str(port), str(files[0].parent)],
-        stderr=subprocess.DEVNULL,
-    )
+    host, port = start_host(files[0].parent)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        lines = ["S. No.,Product Name,Input Image Urls"]
-        lines += [f"{n},SKU{n},http://127.0.0.1:{port}/{p.name}" for n, p in enumerate(files, start=1)]
+        urls = [f"http://127.0.0.1:{port}/{p.name}" for p in files]
         created = services.create_request(
-            io.BytesIO(("\n".join(lines) + "\n").encode()),
+            io.BytesIO(csv_for(urls, per_row=1)),
             name="imagepath.csv",
             options=services.RequestOptions(),
             base_url="http://127.0.0.1",
