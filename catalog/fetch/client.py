@@ -326,7 +326,8 @@ def fetcher_from_settings() -> Fetcher:
         total_timeout=settings.FETCH_TOTAL_TIMEOUT,
         max_bytes=settings.FETCH_MAX_BYTES,
         max_redirects=settings.FETCH_MAX_REDIRECTS,
-        # A wait for a host's connection slot longer than a batch may run would outlast its batch.
+        # A wait for a host's connection slot longer than a task may run would outlast its task (a
+        # webhook's); a batch's downloads stop waiting sooner, at its own limit (slot_waits_end).
         slot_wait=float(settings.CELERY_TASK_SOFT_TIME_LIMIT),
     )
     # Enough pooled connections per host for a batch's threads, so none is opened only to be dropped.
