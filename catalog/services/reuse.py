@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from catalog.fetch import Response
@@ -93,14 +94,30 @@ def priors(
 
 
 def find_output(key: str) -> ContentOutput | None:
-    """The stored output of these bytes and options, made for any image before (one indexed read).
+    """The stored output of these bytes and options, made for any image before (a probe of the
+    unique index, and a read of the row when there is one).
 
     In a worker it runs in one of its process's few database threads (catalog/workerresources.py),
     each with its own connection, which no task boundary tidies: one past its age or broken is
     replaced first, as Celery's fix-up does for the task's own.
     """
     close_old_connections()
+    # Most lookups miss (new bytes). The ORM spends ~0.25 ms of CPU building any query, three times that
+    # in a worker whose caches a transform has just filled; this raw probe of the unique index costs
+    # 0.015 ms, so only a hit pays for the ORM's read of the row.
+    with connection.cursor() as cursor:
+        cursor.execute(_output_exists_sql(connection.vendor), [key])
+        if cursor.fetchone() is None:
+            return None
     return ContentOutput.objects.filter(key=key).first()
+
+
+@cache
+def _output_exists_sql(vendor: str) -> str:
+    """Per database kind (``vendor``): its quoting of names."""
+    quote = connection.ops.quote_name
+    table, column = ContentOutput._meta.db_table, ContentOutput._meta.get_field("key").column
+    return f"SELECT 1 FROM {quote(table)} WHERE {quote(column)} = %s LIMIT 1"  # noqa: S608 - names from the model
 
 
 def record(done: Iterable[tuple[ClaimedImage, ImageOutput]]) -> None:
