@@ -16,11 +16,16 @@ without them, as the pipeline bench runs it; each with the pages' previews (``IM
 default) and without (0), ``--repeat`` times interleaved, medians printed: one process's figure
 still moves by about 1 ms from minute to minute. The local host runs in its own process: its CPU is
 not counted.
+
+The service path also prints where its CPU went, step by step (``STEPS``: the CPU time of the thread
+that ran each call, the reuse lookup's in its database thread), medians over the runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import io
 import json
 import os
@@ -28,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -38,6 +44,44 @@ from bench.pipeline import csv_for, photo_jpeg, plain_transform, start_host, wit
 
 BATCH = 16
 CASES = ("plain transform", "service transform", "service path")
+# The service path's steps, timed where the path calls them: (module, attribute, what it is).
+STEPS = (
+    ("catalog.fetch.client", "Fetcher.fetch_image", "download (with its log line)"),
+    ("catalog.services.reuse", "SourceSeen.of", "content hash"),
+    ("catalog.services.reuse", "find_output", "reuse lookup"),
+    ("catalog.services.producing", "transform", "transform (with the preview)"),
+    ("catalog.services.producing", "save_bytes", "storing the output and its preview"),
+    ("catalog.services.batches", "claim_images", "claiming a batch"),
+    ("catalog.services.batches", "settle", "settling a batch"),
+    ("logging", "Logger.info", "log lines"),
+)
+
+
+class StepTimes:
+    """CPU seconds of the thread that ran each call of the wrapped functions, by step."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, module: str, attribute: str, step: str) -> None:
+        *path, name = attribute.split(".")
+        owner: Any = importlib.import_module(module)
+        for part in path:
+            owner = getattr(owner, part)
+        original: Callable[..., Any] = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                with self._lock:
+                    self.cpu[step] = self.cpu.get(step, 0.0) + spent
+
+        setattr(owner, name, timed)
 
 
 class Inline(Executor):
@@ -127,17 +171,21 @@ def _service_path(files: list[Path], count: int) -> dict[str, float]:
             for start in range(0, len(rest), BATCH):
                 batch(rest[start : start + BATCH])
 
+        steps = StepTimes()
+        for module, attribute, step in STEPS:
+            steps.wrap(module, attribute, step)
         ms = _cpu_ms_each(all_batches, len(rest))
         done = ProductImage.objects.filter(pk__in=rest, status=ImageStatus.DONE).count()
         if done != len(rest):
             raise SystemExit(f"only {done} of {len(rest)} images done: the figure would mean nothing")
-        return {"ms": ms}
+        return {"ms": ms} | {f"step {step}": cpu * 1000 / len(rest) for step, cpu in steps.cpu.items()}
     finally:
         host.terminate()
         host.wait()
 
 
-def _run_case(case: str, count: int, images: Path, preview: str | None) -> float:
+def _run_case(case: str, count: int, images: Path, preview: str | None) -> dict[str, float]:
+    """The child's figures: ``ms``, and for the service path ``step <what>`` (CPU ms an image)."""
     with tempfile.TemporaryDirectory(prefix="bench-imagepath-") as var:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # SQLite under VAR_DIR
         env |= {
@@ -152,7 +200,8 @@ def _run_case(case: str, count: int, images: Path, preview: str | None) -> float
         out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise SystemExit(f"{case}: {out.stderr.strip()[-2000:]}")
-        return float(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
+        figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+        return figures
 
 
 def main(argv: list[str]) -> None:
@@ -177,10 +226,15 @@ def main(argv: list[str]) -> None:
         )
         previews = {"pages' previews on (default)": None, "IMAGE_PREVIEW_SIZE=0": "0"}
         runs: dict[tuple[str, str], list[float]] = {(p, c): [] for p in previews for c in CASES}
+        step_runs: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.repeat):  # interleaved: a slow minute of the machine falls on every case
             for label, preview in previews.items():
                 for case in CASES:
-                    runs[label, case].append(_run_case(case, args.images, Path(folder), preview))
+                    figures = _run_case(case, args.images, Path(folder), preview)
+                    runs[label, case].append(figures["ms"])
+                    for key, ms in figures.items():
+                        if key.startswith("step "):
+                            step_runs.setdefault((label, key.removeprefix("step ")), []).append(ms)
         for label in previews:
             figures = {case: statistics.median(runs[label, case]) for case in CASES}
             shown = ", ".join(f"{case} {ms:.2f}" for case, ms in figures.items())
@@ -188,6 +242,11 @@ def main(argv: list[str]) -> None:
             print(f"  {label}: {shown}; the path is {ratio:.2f}x the plain transform")
         spread = max(max(v) - min(v) for v in runs.values())
         print(f"  (medians of {args.repeat} runs; the widest spread of one case's runs: {spread:.2f} ms)")
+        print("  the service path's steps, CPU ms an image, previews on / off (nested calls count in both):")
+        for _, _, step in STEPS:
+            medians = (statistics.median(step_runs.get((label, step), [0.0])) for label in previews)
+            shown = " / ".join(f"{ms:.2f}" for ms in medians)
+            print(f"    {step:40s} {shown}")
 
 
 if __name__ == "__main__":
