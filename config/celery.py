@@ -5,6 +5,7 @@ import logging
 import os
 from typing import Any
 
+import billiard.process
 from celery import Celery
 from celery.signals import (
     worker_init,
@@ -52,8 +53,9 @@ MALLOC_OPTIONS = {  # name: (its number in glibc's malloc.h, value)
 
 
 @worker_process_init.connect
-def _reuse_image_memory(**kwargs: Any) -> None:
+def _prepare_pool_process(**kwargs: Any) -> None:
     reuse_image_memory()
+    pin_to_own_core()
 
 
 def reuse_image_memory() -> None:
@@ -63,6 +65,25 @@ def reuse_image_memory() -> None:
         pillow_core.set_blocks_max(PILLOW_BLOCKS_KEPT)
     if not any(name.startswith("MALLOC_") or name == "GLIBC_TUNABLES" for name in os.environ):
         _tune_malloc()
+
+
+# The worker's pool size, noted in its main process (worker_init) for the pool processes it forks.
+_pool_size: int | None = None
+
+
+def pin_to_own_core() -> None:
+    """In a pool process: run on the worker's core of the same index, when the worker has exactly one
+    core per pool process (WORKER_PIN_PROCESSES; config/settings/workers.py says why). A process that
+    replaces a dead one takes its index, so its core."""
+    from django.conf import settings  # noqa: PLC0415 - configured by the time a pool process starts
+
+    if not settings.WORKER_PIN_PROCESSES or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    index = getattr(billiard.process.current_process(), "index", None)
+    if _pool_size != len(cores) or not isinstance(index, int) or not 0 <= index < len(cores):
+        return
+    os.sched_setaffinity(0, {cores[index]})
 
 
 def _tune_malloc() -> None:
@@ -86,7 +107,10 @@ def _serve_metrics(**kwargs: Any) -> None:
 # Claims of processes known to be gone are released at once (catalog/workers.py). Imported in each
 # handler: catalog needs Django's apps, loaded by the time the worker starts.
 @worker_init.connect
-def _note_main_process(**kwargs: Any) -> None:
+def _note_main_process(sender: Any, **kwargs: Any) -> None:
+    global _pool_size  # noqa: PLW0603 - the main process's one fact for the processes it forks
+    concurrency = getattr(sender, "concurrency", None)
+    _pool_size = concurrency if isinstance(concurrency, int) else None
     from catalog import workers  # noqa: PLC0415
 
     workers.note_main_process()

@@ -52,16 +52,24 @@ IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 # 8 MB/s a connection; ratio to the plain Pillow loop at 0 ms / 300 ms / 1 s to first byte):
 #   one batch a process, 16 images, 8 downloads:      0.60 / 0.39 / 0.16 (the cores wait on the host)
 #   two batches a process, 20 images, 40 downloads:   0.61 / 0.59 / 0.48
-#   three batches a process, 16 images, 40 downloads: 0.59 / 0.63 / 0.51 (the defaults; 30 November)
+#   three batches a process, 16 images, 40 downloads: 0.59 / 0.63 / 0.51 (3 processes; 30 November)
 # With as many in flight, 300 ms costs nothing more than a host next door; what is left to the plain
-# loop is the service's own CPU an image (19-21 ms against 12: README, far hosts), not waiting.
-# More batches or downloads a process (5 and 48, 6 and 80) gave no more at 1 s (79-83 img/s).
+# loop is the service's own CPU an image (README, far hosts), not waiting. With a process per core
+# (config/settings/workers.py), two processes need more in hand each for 1 s: later on 30 November,
+#   3 processes, three batches, 40 downloads (the old defaults):  0.64 / 0.63 / 0.57
+#   2 processes on their own cores, three batches, 40 downloads:   0.72 / 0.69 / 0.45
+#   the same, four batches, 48 downloads:                          0.66 / 0.69 / 0.58
+#   the same, five batches, 64 downloads (the defaults):           0.67-0.69 / 0.69-0.71 / 0.59-0.61
+# One transform a process: Pillow 13 decodes a JPEG without the GIL but encodes holding it (two threads
+# encoding the bench's 800x600 output took 2.1x one thread's time), so two transforms in one process
+# take turns in the encoder while a core waits. Mid-run, IMAGE_TRANSFORMS=2 kept 1.81 of 2 cores busy
+# where 1 kept 1.89 (30 November); processes, not threads, give transforms their cores.
 # IMAGE_DOWNLOAD_MEMORY bounds the bytes the downloads hold, FETCH_HOST_CONNECTIONS the connections
 # to one host.
 IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 16, minimum=1, maximum=256)
-IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 40, minimum=1, maximum=256)
+IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 64, minimum=1, maximum=256)
 IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
-IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 3, minimum=1, maximum=16)
+IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 5, minimum=1, maximum=16)
 # Batches sent and not yet settled, over all workers (catalog/services/dispatching.py): the rest wait
 # in the database and are sent round-robin between requests as room frees, so the broker stays small
 # and a small request waits for these, not for a big one's backlog. Default: twice what one worker's

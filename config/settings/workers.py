@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from config.env import env_float, env_int
+from config.env import env_bool, env_float, env_int
 from config.settings.core import VAR_DIR
 
 
@@ -17,9 +17,17 @@ def usable_cores() -> int:
 # (measured: 68 -> 164 images/s end to end on the embedded broker). Held messages of a killed worker
 # come back from the broker, or from the reconciler; they were never claimed, so never run twice.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4, minimum=1)
-# Pool processes: one per core this process may run on, plus one that transforms while another claims
-# or settles its batch (a command line's --concurrency still wins).
-CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", usable_cores() + 1, minimum=1)
+# Pool processes: one per core this process may run on (a command line's --concurrency still wins).
+# There was one more, to transform while another claimed or settled its batch; a process now claims
+# and settles in threads of its own while it transforms (catalog/batchpipeline.py), and the third
+# process on 2 cores only took turns on them: 1.81 of 2 cores busy against 1.87 with two, 1.94 with two
+# each on a core of its own (WORKER_PIN_PROCESSES below; `python -m bench pipeline`, 30 November).
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", usable_cores(), minimum=1)
+# With as many pool processes as cores, each runs on a core of its own (config/celery.py): the kernel
+# otherwise moves a transform between cores mid-image and leaves one idle now and then. Nothing is
+# pinned when the counts differ (a --concurrency of its own, or a container's CPU quota over all of
+# the host's cores: then the cores are not this worker's alone).
+WORKER_PIN_PROCESSES = env_bool("WORKER_PIN_PROCESSES", True)
 # How often a worker looks for claims of its pool processes that died (released at once, not a lease later).
 CLAIM_CHECK_SECONDS = env_float("CLAIM_CHECK_SECONDS", 2.0)
 CELERY_TASK_IGNORE_RESULT = True  # status comes from our tables, never a result backend

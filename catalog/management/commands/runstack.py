@@ -30,7 +30,7 @@ class Command(BaseCommand):
             "--concurrency",
             type=int,
             default=settings.CELERY_WORKER_CONCURRENCY,
-            help="worker processes (default: one per core, plus one)",
+            help="worker processes (default: one per core)",
         )
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
 
