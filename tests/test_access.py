@@ -77,7 +77,7 @@ def test_uploads_are_throttled(client: Client, django_capture_on_commit_callback
         ("FETCH_ALLOWED_PRIVATE_NETWORKS", "10.0.0.0/33", "not a CIDR network"),
         ("REQUIRE_AUTH", "maybe", "REQUIRE_AUTH='maybe' is not a boolean"),
         ("IMAGE_BACKGROUND", "white", "must be a colour like #ffffff"),
-        ("IMAGE_BATCH_SIZE", "200", "can take 450 s of downloads (FETCH_TOTAL_TIMEOUT=30 each)"),
+        ("IMAGE_BATCH_SIZE", "200", "can take 480 s of downloads (FETCH_TOTAL_TIMEOUT=30 each)"),
         ("IMAGE_LEASE_SECONDS", "60", "not under a batch's time limit of 54 s"),
         ("IMAGE_TOTAL_BUDGET", "soon", "IMAGE_TOTAL_BUDGET='soon' is not a number"),
         ("IMAGE_TOTAL_BUDGET", "1", "shorter than FETCH_CONNECT_TIMEOUT=5: no download could even connect"),
