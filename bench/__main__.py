@@ -1,6 +1,7 @@
 """`python -m bench [images|pipeline|reruns|quality|metrics|scale] [options]`; with no name, all but
-scale and imagepath (`make bench`). `python -m bench scale` (`make bench-scale`) is the busy-day bench:
-minutes. `python -m bench imagepath` explains the pipeline's figures: the CPU an image on its own path.
+scale, imagepath and hosts (`make bench`). `python -m bench scale` (`make bench-scale`) is the busy-day
+bench: minutes. `python -m bench imagepath` explains the pipeline's figures: the CPU an image on its own
+path. `python -m bench hosts` is what a wedged image host costs a catalogue.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import imagepath, images, metrics, pipeline, quality, reruns, scale
+from bench import hosts, imagepath, images, metrics, pipeline, quality, reruns, scale
 
 BENCHES: dict[str, Callable[[list[str]], None]] = {
     "images": images.main,
@@ -17,7 +18,11 @@ BENCHES: dict[str, Callable[[list[str]], None]] = {
     "quality": quality.main,
     "metrics": metrics.main,
 }
-NAMED_ONLY: dict[str, Callable[[list[str]], None]] = {"scale": scale.main, "imagepath": imagepath.main}
+NAMED_ONLY: dict[str, Callable[[list[str]], None]] = {
+    "scale": scale.main,
+    "imagepath": imagepath.main,
+    "hosts": hosts.main,
+}
 
 
 def main() -> None:
