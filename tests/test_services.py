@@ -264,39 +264,6 @@ def test_a_batch_cut_by_its_time_limit_keeps_what_finished_and_queues_the_rest_a
         assert not services.process_batch([first], "node@host:1", threads=threads, **tools), "done: no claim"
 
 
-def test_a_batch_held_up_by_one_slow_image_settles_the_others_meanwhile(
-    request_pk: int, monkeypatch: pytest.MonkeyPatch, settings: Any, django_capture_on_commit_callbacks
-) -> None:
-    *quick, slow = image_ids(request_pk)
-    settings.IMAGE_SETTLE_INTERVAL = 0.2
-    settled_done: list[int] = []
-    quick_settled = threading.Event()
-    real_settle = services.settle
-
-    def recording_settle(done, failed, retry, **kwargs):
-        released = real_settle(done, failed, retry, **kwargs)
-        settled_done.extend(claimed.image.pk for claimed, _ in done)
-        if set(quick) <= set(settled_done):
-            quick_settled.set()
-        return released
-
-    slow_saw_them_settled: list[bool] = []
-
-    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
-        if claimed.image.pk == slow:  # a wedged host's image: the others must not wait for it
-            slow_saw_them_settled.append(quick_settled.wait(30))
-        return output(f"{claimed.image.pk}.jpg")
-
-    monkeypatch.setattr(batches, "settle", recording_settle)
-    monkeypatch.setattr(batches, "produce_output", produce)
-    tools: dict[str, Any] = {"fetcher": SimpleNamespace(memory=None), "transform_slots": nullcontext()}
-    with ThreadPoolExecutor(max_workers=3) as threads, django_capture_on_commit_callbacks(execute=False):
-        assert services.process_batch(image_ids(request_pk), "node@host:1", threads=threads, **tools)
-    assert slow_saw_them_settled == [True], "the quick images were settled while the slow one ran"
-    assert sorted(settled_done) == sorted([*quick, slow]), "each image settled once"
-    assert counters(request_pk) == (3, 0)
-
-
 def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(
     django_capture_on_commit_callbacks,
 ) -> None:

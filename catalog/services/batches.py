@@ -1,5 +1,4 @@
-"""One batch of images in a worker process: claimed, produced in threads, settled in one transaction
-(more only while a slow host's images keep it running).
+"""One batch of images in a worker process: claimed, produced in threads, settled in one transaction.
 
 The task (catalog/tasks.process_images) only hands over the ids and its process's resources
 (catalog/workerresources.py); what happens to the batch is decided here.
@@ -11,11 +10,9 @@ import contextvars
 import logging
 import math
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future, as_completed
 from concurrent.futures import TimeoutError as TimeLimitReached
 from contextlib import AbstractContextManager
-
-from django.conf import settings
 
 from catalog.fetch import Fetcher, slot_waits_end
 from catalog.logcontext import request_id_context
@@ -51,9 +48,7 @@ def process_batch(
     could be claimed (done already, or another worker holds them: a duplicate delivery is a no-op).
 
     A retryable failure is given back as soon as it comes while others still run, so its backoff need
-    not wait for a slow host's images in this batch; and once the batch has run IMAGE_SETTLE_INTERVAL
-    seconds, what finished is settled each interval while others still run, so a wedged host's images
-    do not keep the good ones beside them from showing done. When the batch outlasts ``time_limit`` seconds
+    not wait for a slow host's images in this batch. When the batch outlasts ``time_limit`` seconds
     (IMAGE_BATCH_TIME_LIMIT: the tasks' soft limit, within the claims' lease), what finished is kept
     and the rest goes back to the queue at once (not after a lease, no backoff).
     """
@@ -77,41 +72,21 @@ def process_batch(
             ): c
             for c in claims
         }
-        outcomes: dict[int, Outcome] = {}  # finished, not settled yet
-        settled: set[int] = set()  # settled while others still ran
+        outcomes: dict[int, Outcome] = {}
+        given_back: set[int] = set()
         backoff = True
-        started = time.monotonic()
-        limit_at = started + time_limit if time_limit is not None else math.inf
-        # From then on, while some images still run, what finished is settled each interval.
-        settle_at = started + settings.IMAGE_SETTLE_INTERVAL
-        running: set[Future[Outcome]] = set(futures)
         try:
-            while running:
-                wake = min(limit_at, settle_at if outcomes else math.inf) - time.monotonic()
-                finished, running = wait(
-                    running, timeout=max(0.0, wake) if wake < math.inf else None, return_when=FIRST_COMPLETED
-                )
-                for future in finished:
-                    claimed, outcome = futures[future], future.result()
-                    if isinstance(outcome, ImageFailed) and outcome.retryable and running:
-                        # Given back now, so its backoff need not wait for a slow host's images in
-                        # this batch; the dispatcher sends it again once its not_before has passed.
-                        settle([], [], [(claimed, outcome)])
-                        settled.add(claimed.image.pk)
-                        continue
-                    outcomes[claimed.image.pk] = outcome
-                now = time.monotonic()
-                if running and now >= limit_at:
-                    raise TimeLimitReached
-                if running and outcomes and now >= settle_at:
-                    # Images done while a slow or wedged host's images in this batch still run are
-                    # shown done now, not when the slowest is (then again each interval).
-                    _settle_outcomes(claims, outcomes, backoff=True)
-                    settled.update(outcomes)
-                    outcomes.clear()
-                    settle_at = now + settings.IMAGE_SETTLE_INTERVAL
+            for future in as_completed(futures, timeout=time_limit):
+                claimed, outcome = futures[future], future.result()
+                if isinstance(outcome, ImageFailed) and outcome.retryable and _others_running(futures):
+                    # Given back now, so its backoff need not wait for a slow host's images in this
+                    # batch; the dispatcher sends it again once its not_before has passed.
+                    settle([], [], [(claimed, outcome)])
+                    given_back.add(claimed.image.pk)
+                    continue
+                outcomes[claimed.image.pk] = outcome
         except TimeLimitReached:
-            _keep_what_finished(futures, outcomes, settled)
+            _keep_what_finished(futures, outcomes, given_back)
             backoff = False
         _settle_outcomes(claims, outcomes, backoff=backoff)
     return True
@@ -138,20 +113,24 @@ def _outcome(
             memory.release_mine()  # its body is transformed and stored, or dropped
 
 
+def _others_running(futures: dict[Future[Outcome], ClaimedImage]) -> bool:
+    return not all(future.done() for future in futures)
+
+
 def _keep_what_finished(
-    futures: dict[Future[Outcome], ClaimedImage], outcomes: dict[int, Outcome], settled: set[int]
+    futures: dict[Future[Outcome], ClaimedImage], outcomes: dict[int, Outcome], given_back: set[int]
 ) -> None:
     """The time limit cut the batch: what finished is kept; the rest goes back to the queue at
     once (not after a lease), as TOOK_TOO_LONG."""
     for future in futures:
         future.cancel()  # those not started yet
     for future, claimed in futures.items():
-        if claimed.image.pk not in outcomes and claimed.image.pk not in settled:
+        if claimed.image.pk not in outcomes and claimed.image.pk not in given_back:
             finished = future.done() and not future.cancelled()
             outcomes[claimed.image.pk] = future.result() if finished else TOOK_TOO_LONG
     logger.warning(
         "soft time limit: %d of %d images finished, the rest queued again",
-        sum(outcome is not TOOK_TOO_LONG for outcome in outcomes.values()) + len(settled),
+        sum(outcome is not TOOK_TOO_LONG for outcome in outcomes.values()) + len(given_back),
         len(futures),
     )
 

@@ -70,11 +70,6 @@ IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 16, minimum=1, maximum=256)
 IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 64, minimum=1, maximum=256)
 IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
 IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 5, minimum=1, maximum=16)
-# A batch is settled in one transaction when its slowest image is done; one still running after this
-# many seconds (a slow or wedged host's images in it) settles what finished, then again as often, so
-# good images beside a wedged host's show done in seconds, not after its read timeouts
-# (`python -m bench hosts`). Local batches end sooner: one transaction each, as before.
-IMAGE_SETTLE_INTERVAL = env_float("IMAGE_SETTLE_INTERVAL", 2.0, minimum=0.1)
 # Batches sent and not yet settled, over all workers (catalog/services/dispatching.py): the rest wait
 # in the database and are sent round-robin between requests as room frees, so the broker stays small
 # and a small request waits for these, not for a big one's backlog. Default: twice what one worker's
