@@ -25,8 +25,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", usable_cores(), minimum=1)
 # With as many pool processes as cores, each runs on a core of its own (config/celery.py): the kernel
 # otherwise moves a transform between cores mid-image and leaves one idle now and then. Nothing is
-# pinned when the counts differ (a --concurrency of its own, or a container's CPU quota over all of
-# the host's cores: then the cores are not this worker's alone).
+# pinned when the counts differ (a --concurrency of another size). A container limited by a CPU quota
+# but not a cpuset sees all of the host's cores, and so runs (and pins) a process on each: give it
+# CELERY_WORKER_CONCURRENCY equal to its quota, or WORKER_PIN_PROCESSES=false.
 WORKER_PIN_PROCESSES = env_bool("WORKER_PIN_PROCESSES", True)
 # How often a worker looks for claims of its pool processes that died (released at once, not a lease later).
 CLAIM_CHECK_SECONDS = env_float("CLAIM_CHECK_SECONDS", 2.0)
