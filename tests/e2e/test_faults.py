@@ -28,6 +28,8 @@ from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.scaleout]
 
+BATCHES_PER_PROCESS = 3  # in the cluster's workers (see cluster)
+
 
 @pytest.fixture(scope="module")
 def redis() -> Iterator[backends.RedisServer]:
@@ -49,9 +51,13 @@ def cluster(
             # machine-wide slots (transforms, connections) that slow the live worker's batches; at
             # 10 s, with 3 batches in hand a process, the live worker's claims expired too.
             "IMAGE_LEASE_SECONDS": "30",
-            # A batch must fit in its lease (less a tenth to settle): 3 batches of 16 on 40 downloads
-            # can take 2 rounds of this deadline. The images here are small and next door.
+            # A batch must fit in its lease (less a tenth to settle): BATCHES_PER_PROCESS batches of
+            # 16 on 64 downloads can take 2 rounds of this deadline. The images here are small and next door.
             "FETCH_TOTAL_TIMEOUT": "10",
+            # Fewer than the default 5 a process: the kill test freezes a worker until more images
+            # run than one worker can hold, and with 5 (160 a worker) that took long enough for the
+            # frozen worker's claims to near their lease (144 and once, with other code, 176 taken over).
+            "IMAGE_BATCHES_PER_PROCESS": str(BATCHES_PER_PROCESS),
             **resources.enter_context(backends.s3_bucket()),
         }
         stack = start_stack(tmp_path_factory.mktemp("cluster"), env, workers=2)
@@ -123,9 +129,9 @@ def wait_for_progress(stack: Stack, request_id: str, fraction: float) -> None:
     raise AssertionError(f"no progress: {stack.logs()}")
 
 
-# A worker of the cluster runs 2 pool processes, each working on up to IMAGE_BATCHES_PER_PROCESS
-# batches at once.
-HELD_PER_WORKER = 2 * settings.IMAGE_BATCHES_PER_PROCESS * settings.IMAGE_BATCH_SIZE
+# A worker of the cluster runs 2 pool processes, each working on up to BATCHES_PER_PROCESS batches
+# at once.
+HELD_PER_WORKER = 2 * BATCHES_PER_PROCESS * settings.IMAGE_BATCH_SIZE
 
 
 def image_attempts(database_url: str, request_id: str) -> dict[str, int]:
