@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 
@@ -18,25 +20,46 @@ from catalog.services import reuse
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+
+def once(make: Callable[[], T]) -> Callable[[], T]:
+    """``make()`` once per process, however many threads ask at the same time: a process's first
+    batches start together, each in its own thread (catalog/batchpipeline.py), and functools.cache
+    let each of them make its own fetcher, image threads and transform slot (so more threads and
+    transforms than the settings say, and a host's connections in several pools)."""
+    lock = threading.Lock()
+    made: list[T] = []
+
+    @functools.wraps(make)
+    def get() -> T:
+        if not made:
+            with lock:
+                if not made:
+                    made.append(make())
+        return made[0]
+
+    return get
+
 # Threads of a worker process that read the database for its image threads (services/reuse.find_output).
 # Each thread that queries keeps a connection of its own: 40 download threads in each of 4 pool
 # processes opened 176 on PostgreSQL, over its 100. Their reads are one indexed row an image.
 DATABASE_THREADS = 2
 
 
-@cache
+@once
 def fetcher() -> Fetcher:
     """One pooled client per worker process, so images from one host reuse connections."""
     return fetcher_from_settings()
 
 
-@cache
+@once
 def image_threads() -> ThreadPoolExecutor:
     """Per worker process: a batch's downloads overlap, and Pillow releases the GIL while it works."""
     return ThreadPoolExecutor(max_workers=settings.IMAGE_DOWNLOADS, thread_name_prefix="image")
 
 
-@cache
+@once
 def transform_slots() -> ProcessThenMachine:
     """How many threads of a worker process may decode and encode at once (IMAGE_TRANSFORMS), and how
     many of a machine's processes (IMAGE_MACHINE_TRANSFORMS): more processes than cores can then wait
@@ -45,13 +68,13 @@ def transform_slots() -> ProcessThenMachine:
     return ProcessThenMachine(threading.BoundedSemaphore(settings.IMAGE_TRANSFORMS), machine)
 
 
-@cache
+@once
 def batch_pipeline() -> BatchPipeline:
     """Per worker process: the batches it works on at once (IMAGE_BATCHES_PER_PROCESS)."""
     return BatchPipeline(settings.IMAGE_BATCHES_PER_PROCESS)
 
 
-@cache
+@once
 def _database_threads() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="database")
 
