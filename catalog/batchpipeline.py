@@ -8,6 +8,10 @@ loop. Here a task hands its batch to a thread of the process and returns as soon
 ``depth`` batches are in hand, so the process takes its next message at once; the batches share the
 process's image threads, its transform slot and its download memory (catalog/workerresources.py).
 
+A batch whose images left running all wait on hosts that have not answered (a wedged host's first
+wave, catalog/hostpolicy.py) gives its room to the next batch (``free_room``) and ends when they do:
+so such a host holds the process's threads and batches only as far as its first wave.
+
 The database stays the record: a batch is claimed, settled and its claims released as before; a
 process that dies with batches in hand has its claims released by its worker (catalog/workers.py).
 """
@@ -31,7 +35,9 @@ class BatchPipeline:
             raise ValueError("a pipeline holds at least one batch")
         self.depth = depth
         self._room = threading.BoundedSemaphore(depth)
-        self._runners = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="batch")
+        # As many again for batches that gave their room up (free_room) and still wait on a host.
+        self._runners = ThreadPoolExecutor(max_workers=2 * depth, thread_name_prefix="batch")
+        self._mine = threading.local()  # in a runner thread: its batch's free_room
 
     def run(self, batch: Callable[[], None]) -> None:
         """Wait until fewer than ``depth`` batches are in hand, then start ``batch`` in a thread."""
@@ -42,8 +48,15 @@ class BatchPipeline:
             self._room.release()
             raise
 
+    def free_room(self) -> None:
+        """From a batch's own thread: its room goes to the next batch while this one ends (once)."""
+        free = getattr(self._mine, "free", None)
+        if free is not None:
+            free()
+
     def idle(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every batch in hand to end; whether they all did."""
+        """Wait up to ``timeout`` seconds for every batch in hand to end (not those that gave their
+        room up); whether they all did."""
         taken = 0
         try:
             for _ in range(self.depth):
@@ -59,9 +72,18 @@ class BatchPipeline:
         # As Celery does in a task's process before each task: a connection past its age or broken
         # is closed (this thread's own: a thread keeps its connection from batch to batch).
         close_old_connections()
+        freed = threading.Event()
+
+        def free() -> None:
+            if not freed.is_set():
+                freed.set()
+                self._room.release()
+
+        self._mine.free = free
         try:
             batch()
         except Exception:  # a batch's own failures are settled by it: this is a bug, or the database
             logger.exception("a batch of images ended with an error; its claims are released by the lease")
         finally:
-            self._room.release()
+            self._mine.free = None
+            free()

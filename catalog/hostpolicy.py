@@ -8,6 +8,13 @@
 - **A cap on connections.** At most ``connections`` exchanges with one host at a time; a download
   waits for a free one until its own deadline (it re-checks the breaker while it waits, so the queue
   behind a wedged host empties as soon as the breaker opens).
+- **A first wave.** A worker process sends at most ``first_wave`` downloads at once to a host that
+  has not answered it lately (``proven_seconds``), as a crawler starts slow on a host it does not know.
+  A download past that raises ``HostBusy`` instead of waiting, and its batch parks the image
+  (``when_turn``) without a thread or a connection until one of the wave ends or the host answers. A
+  host that accepts connections and never answers then holds ``first_wave`` of a process's download
+  threads until its breaker opens, not all of them while other hosts' images queue behind it. This
+  state is the process's own, in memory: what it has seen of each host.
 - **Retry-After.** A 429 or 503 with ``Retry-After`` (seconds or an HTTP date, honoured up to
   ``retry_after_max``) stops every download from that host until then: they fail at once as
   retryable, with ``retry_after`` telling ``services.settle`` how long the retry waits in the database
@@ -30,8 +37,10 @@ import json
 import logging
 import os
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -54,6 +63,19 @@ class HostUnavailable(FetchError):
 
     def __init__(self, message: str, code: Reason) -> None:
         super().__init__(message, code=code, retryable=False)
+
+
+class HostBusy(FetchError):
+    """The host has not answered this process lately and its first wave of downloads is out: this one
+    waits for its turn (``HostPolicy.when_turn``) rather than hold a thread meanwhile."""
+
+    def __init__(self, shown: str, key: str) -> None:
+        super().__init__(
+            f"{shown} has not answered yet: waiting for its first downloads",
+            code=Reason.TIMEOUT,
+            retryable=True,
+        )
+        self.turn_key = key
 
 
 class HostThrottled(FetchError):
@@ -98,12 +120,16 @@ class HostLimits:
     breaker_after: int = 5  # consecutive timeouts or refused connections
     breaker_seconds: float = 30.0  # open this long before a probe
     retry_after_max: float = 3600.0  # a longer Retry-After is honoured for this long
+    first_wave: int = 0  # per process, to a host it has not seen answer lately; 0: no limit
+    proven_seconds: float = 600.0  # an answer counts as "lately" for this long
 
     def __post_init__(self) -> None:
         if self.connections < 1 or self.breaker_after < 1:
             raise ValueError("connections and breaker_after must be at least 1")
-        if not (self.breaker_seconds > 0 and self.retry_after_max > 0):
-            raise ValueError("breaker_seconds and retry_after_max must be positive")
+        if self.first_wave < 0:
+            raise ValueError("first_wave must be 0 (no limit) or more")
+        if not (self.breaker_seconds > 0 and self.retry_after_max > 0 and self.proven_seconds > 0):
+            raise ValueError("breaker_seconds, retry_after_max and proven_seconds must be positive")
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -132,6 +158,14 @@ class HostPolicy:
         # Each host's connection slots, made once (not a mkdir and a file name hashed per download);
         # forgotten all at once past _SLOTS_KEPT hosts, so a catalogue of many hosts cannot grow it.
         self._slots: dict[str, MachineSlots] = {}
+        # The first wave (module docstring), this process's: when each host last answered it
+        # (monotonic), downloads out to hosts that had not, and images waiting for their turn.
+        self._ramp_lock = threading.Lock()
+        self._answered_at: dict[str, float] = {}
+        self._trying: Counter[str] = Counter()
+        self._wave_since: dict[str, float] = {}  # when the first wave now out to a host began
+        self._failing: set[str] = set()  # hosts whose last connection here timed out or was refused
+        self._turns: dict[str, list[Callable[[], None]]] = {}
 
     def _connection_slots(self, key: str) -> MachineSlots:
         slots = self._slots.get(key)
@@ -147,11 +181,26 @@ class HostPolicy:
     # --- before a connection ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def admitted(self, key: str, shown: str, wait: float) -> Iterator[None]:
+    def admitted(self, key: str, shown: str, wait: float, *, first_wave: bool = False) -> Iterator[None]:
         """Hold one of the host's connection slots; HostUnavailable or HostThrottled instead when the
         host must not be contacted now (also while waiting), FetchError (retryable) if no slot freed
-        within ``wait`` seconds."""
-        probe = self.check(key, shown)
+        within ``wait`` seconds. With ``first_wave`` (a caller that can park its image), HostBusy
+        when the host's first wave is out (module docstring)."""
+        try:
+            probe = self.check(key, shown)
+        except (HostUnavailable, HostThrottled):
+            self._wake(key, every=True)  # the images parked for it fail (or wait) the same way now
+            raise
+        trial = first_wave and self._join_first_wave(key, shown)
+        try:
+            with self._connection(key, shown, wait, probe):
+                yield
+        finally:
+            if trial:
+                self._leave_first_wave(key)
+
+    @contextlib.contextmanager
+    def _connection(self, key: str, shown: str, wait: float, probe: bool) -> Iterator[None]:
         slots = self._connection_slots(key)
         until = time.monotonic() + wait
 
@@ -174,6 +223,81 @@ class HostPolicy:
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    # --- the first wave (this process's own) -------------------------------------------------------
+
+    def when_turn(self, key: str, turn: Callable[[], None]) -> None:
+        """Call ``turn`` (from the thread that frees it, or now) once a download to ``key`` may go:
+        one of its first wave ended, or it answered. ``turn`` must be quick: it hands the image on."""
+        with self._ramp_lock:
+            waiting = not self._proven(key) and self._trying[key] >= self.limits.first_wave
+            if waiting:
+                self._turns.setdefault(key, []).append(turn)
+        if not waiting:
+            turn()
+
+    def unanswered_for(self, key: str) -> float:
+        """Seconds since this process's first wave now out to ``key`` began (0: none is out)."""
+        with self._ramp_lock:
+            since = self._wave_since.get(key)
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _proven(self, key: str) -> bool:
+        answered = self._answered_at.get(key)
+        return answered is not None and time.monotonic() - answered < self.limits.proven_seconds
+
+    def _join_first_wave(self, key: str, shown: str) -> bool:
+        """Whether this download is one of the host's first wave (False: it answered lately, or there
+        is no limit); HostBusy when the wave is full."""
+        if self.limits.first_wave <= 0:
+            return False
+        with self._ramp_lock:
+            if self._proven(key):
+                return False
+            if self._trying[key] >= self.limits.first_wave:
+                raise HostBusy(shown, key)
+            self._trying[key] += 1
+            self._wave_since.setdefault(key, time.monotonic())
+            return True
+
+    def _leave_first_wave(self, key: str) -> None:
+        """One of the wave ended. Its place goes to a parked image, unless the host did not answer it
+        (timed out, refused): the wave's others are then likely to fail the same way, and the parked
+        ones wait for the breaker to say so rather than make more connections before it opens."""
+        with self._ramp_lock:
+            self._trying[key] -= 1
+            if self._trying[key] <= 0:
+                del self._trying[key]
+                self._wave_since.pop(key, None)
+            failing = key in self._failing
+        if not failing:
+            self._wake(key, every=False)
+
+    def _wake(self, key: str, *, every: bool) -> None:
+        """Hand their turn to the images parked for ``key``: every one, or one (a wave's place freed)."""
+        with self._ramp_lock:
+            waiting = self._turns.get(key)
+            if not waiting:
+                return
+            if every or self._proven(key):
+                woken, self._turns[key] = waiting, []
+            else:
+                woken = [waiting.pop(0)]
+            if not self._turns[key]:
+                del self._turns[key]
+        for turn in woken:
+            turn()
+
+    def _heard_from(self, key: str) -> None:
+        with self._ramp_lock:
+            if len(self._answered_at) >= _SLOTS_KEPT and key not in self._answered_at:
+                self._answered_at.clear()  # a catalogue of many hosts cannot grow it: they ramp again
+            self._answered_at[key] = time.monotonic()
+            self._wave_since.pop(key, None)
+            self._failing.discard(key)
+        self._wake(key, every=True)
+
+    # --- the breaker and Retry-After -----------------------------------------------------------------
 
     def check(self, key: str, shown: str) -> bool:
         """HostUnavailable while the breaker is open, HostThrottled while Retry-After runs; else whether
@@ -209,6 +333,7 @@ class HostPolicy:
 
     def answered(self, key: str, shown: str, status: int, retry_after: str | None) -> None:
         """The host sent an HTTP answer: its streak ends; a 429 or 503 may set its Retry-After."""
+        self._heard_from(key)
         now = time.time()
         wait = retry_after_seconds(retry_after, now) if status in _THROTTLING else None
         if wait is not None and wait > 0:
@@ -236,6 +361,11 @@ class HostPolicy:
 
     def failed(self, key: str, shown: str, *, timeout: bool) -> None:
         """A connection to the host timed out (``timeout``) or was refused, with no answer."""
+        with self._ramp_lock:
+            self._answered_at.pop(key, None)  # its next downloads are a first wave again
+            if len(self._failing) >= _SLOTS_KEPT:
+                self._failing.clear()
+            self._failing.add(key)
         with self._locked(key):
             state = self._read(key)
             if timeout:
@@ -305,5 +435,6 @@ def host_policy_from_settings() -> HostPolicy:
         breaker_after=settings.FETCH_HOST_BREAKER_AFTER,
         breaker_seconds=settings.FETCH_HOST_BREAKER_SECONDS,
         retry_after_max=settings.FETCH_RETRY_AFTER_MAX,
+        first_wave=settings.IMAGE_HOST_FIRST_DOWNLOADS,
     )
     return HostPolicy(Path(settings.VAR_DIR) / "hosts", limits)

@@ -65,6 +65,7 @@ def process_images(self: Task[[list[int]], None], image_ids: list[int]) -> None:
             transform_slots=workerresources.transform_slots(),
             time_limit=settings.IMAGE_BATCH_TIME_LIMIT,
             lookup=workerresources.find_output,
+            free_room=workerresources.batch_pipeline().free_room,
         )
         if claimed:
             send_batches()  # room freed: the next batch, of the request whose turn it is

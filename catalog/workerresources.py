@@ -41,6 +41,7 @@ def once(make: Callable[[], T]) -> Callable[[], T]:
 
     return get
 
+
 # Threads of a worker process that read the database for its image threads (services/reuse.find_output).
 # Each thread that queries keeps a connection of its own: 40 download threads in each of 4 pool
 # processes opened 176 on PostgreSQL, over its 100. Their reads are one indexed row an image.

@@ -64,3 +64,23 @@ def test_a_batch_that_raises_is_logged_and_frees_its_room(caplog: pytest.LogCapt
 def test_depth_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one batch"):
         BatchPipeline(0)
+
+
+def test_a_batch_that_frees_its_room_lets_the_next_one_run_while_it_goes_on() -> None:
+    pipeline = BatchPipeline(1)
+    go_on, first, second = threading.Event(), threading.Event(), threading.Event()
+
+    def waiting_on_a_wedged_host() -> None:
+        first.set()
+        pipeline.free_room()
+        pipeline.free_room()  # once only: the room is not given twice
+        assert go_on.wait(WAIT)
+
+    pipeline.run(waiting_on_a_wedged_host)
+    assert first.wait(WAIT)
+    pipeline.run(blocked_batch(second, go_on))
+    assert second.wait(WAIT), "the next batch runs beside the one that freed its room"
+    assert not pipeline.idle(timeout=0), "the second holds the only room"
+    go_on.set()
+    assert pipeline.idle(timeout=WAIT)
+    pipeline.free_room()  # outside a batch's thread: nothing

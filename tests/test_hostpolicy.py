@@ -6,6 +6,7 @@ which image and how many connections each host saw, never how long anything took
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import socket
 import threading
@@ -17,8 +18,15 @@ from typing import Any
 
 import pytest
 
-from catalog.fetch import Fetcher, FetchError, FetchLimits, Response, slot_waits_end
-from catalog.hostpolicy import HostLimits, HostPolicy, HostThrottled, HostUnavailable, retry_after_seconds
+from catalog.fetch import Fetcher, FetchError, FetchLimits, Response, parking_images, slot_waits_end
+from catalog.hostpolicy import (
+    HostBusy,
+    HostLimits,
+    HostPolicy,
+    HostThrottled,
+    HostUnavailable,
+    retry_after_seconds,
+)
 from sansio import addresses
 from sansio.reasons import Reason
 from tests.support.hostile import Wedged, closed_port
@@ -335,3 +343,94 @@ def test_dns_answers_are_reused_and_checked_at_every_use(
         assert outcome(fetcher, origin.url("/ok.png", host="img.test")) == "done"
     assert fake_dns.lookups.count("img.test") == 1
     assert checks == ["127.0.0.1"] * 3
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def in_thread(fn: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(fn()), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def parked_outcome(fetcher: Fetcher, url: str) -> str | FetchError:
+    with parking_images():
+        return outcome(fetcher, url)
+
+
+def test_a_host_that_never_answered_gets_a_first_wave_and_its_other_images_wait_for_their_turn(
+    wedged: Wedged, origin: Origin, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    fetcher = make_fetcher(HostLimits(breaker_after=3, first_wave=2), read_timeout=30, total_timeout=30)
+    wave = [in_thread(functools.partial(parked_outcome, fetcher, wedged.url(f"{n}.jpg"))) for n in range(2)]
+    wait_until(lambda: wedged.accepted == 2, "the first wave connects")
+
+    third = parked_outcome(fetcher, wedged.url("2.jpg"))
+    assert isinstance(third, HostBusy), third
+    assert third.turn_key == f"http://127.0.0.1:{wedged.port}" and third.retryable
+    assert wedged.accepted == 2, "the third made no connection"
+    assert parked_outcome(fetcher, origin.url("/ok.png")) == "done", "another host goes on meanwhile"
+    turn = threading.Event()
+    assert fetcher.hosts is not None
+    fetcher.hosts.when_turn(third.turn_key, turn.set)
+    assert not turn.is_set(), "no place in the wave is free yet"
+
+    for conn in wedged.held:
+        conn.close()  # the wave's downloads fail: their places free
+    for thread, _ in wave:
+        thread.join(30)
+    assert turn.wait(20), "a place freed: the parked image's turn came"
+    assert all(isinstance(r, FetchError) for _, result in wave for r in result)
+
+
+def test_a_host_that_answered_lately_is_not_held_to_a_first_wave(
+    make_fetcher: Callable[..., Fetcher],
+) -> None:
+    gate = threading.Event()
+
+    def held(o: Origin, conn: socket.socket, request: Request) -> bool:
+        gate.wait(20)
+        return respond(conn, 200, PNG)
+
+    server = Origin(routes={"/held.png": held, "/ok.png": lambda o, c, r: respond(c, 200, PNG)})
+    try:
+        fetcher = make_fetcher(HostLimits(first_wave=1), read_timeout=30, total_timeout=30)
+        assert fetcher.hosts is not None
+        first, result = in_thread(lambda: parked_outcome(fetcher, server.url("/held.png")))
+        wait_until(lambda: len(server.requests) == 1, "the first wave's one download is sent")
+        parked = parked_outcome(fetcher, server.url("/ok.png"))
+        assert isinstance(parked, HostBusy), parked
+        turn = threading.Event()
+        assert parked.turn_key is not None
+        fetcher.hosts.when_turn(parked.turn_key, turn.set)
+
+        gate.set()  # the host answers: every image parked for it gets its turn
+        assert turn.wait(20)
+        first.join(30)
+        assert result == ["done"]
+        gate.clear()
+        again = [in_thread(lambda: parked_outcome(fetcher, server.url("/held.png"))) for _ in range(3)]
+        wait_until(lambda: len(server.requests) == 4, "three at once: it answered lately")
+        gate.set()
+        for thread, _ in again:
+            thread.join(30)
+        assert [r for _, result in again for r in result] == ["done"] * 3
+    finally:
+        gate.set()
+        server.close()
+
+
+def test_without_parking_a_download_is_never_held_to_a_first_wave(
+    wedged: Wedged, make_fetcher: Callable[..., Fetcher]
+) -> None:
+    """A webhook's delivery cannot be parked: it waits for its host as before."""
+    fetcher = make_fetcher(HostLimits(first_wave=1), read_timeout=30, total_timeout=30)
+    for n in range(2):
+        in_thread(functools.partial(outcome, fetcher, wedged.url(f"{n}.jpg")))
+    wait_until(lambda: wedged.accepted == 2, "both connect")

@@ -264,6 +264,39 @@ def test_a_batch_cut_by_its_time_limit_keeps_what_finished_and_queues_the_rest_a
         assert not services.process_batch([first], "node@host:1", threads=threads, **tools), "done: no claim"
 
 
+def test_a_batch_held_up_by_one_slow_image_settles_the_others_meanwhile(
+    request_pk: int, monkeypatch: pytest.MonkeyPatch, settings: Any, django_capture_on_commit_callbacks
+) -> None:
+    *quick, slow = image_ids(request_pk)
+    settings.IMAGE_SETTLE_INTERVAL = 0.2
+    settled_done: list[int] = []
+    quick_settled = threading.Event()
+    real_settle = services.settle
+
+    def recording_settle(done, failed, retry, **kwargs):
+        released = real_settle(done, failed, retry, **kwargs)
+        settled_done.extend(claimed.image.pk for claimed, _ in done)
+        if set(quick) <= set(settled_done):
+            quick_settled.set()
+        return released
+
+    slow_saw_them_settled: list[bool] = []
+
+    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+        if claimed.image.pk == slow:  # a wedged host's image: the others must not wait for it
+            slow_saw_them_settled.append(quick_settled.wait(30))
+        return output(f"{claimed.image.pk}.jpg")
+
+    monkeypatch.setattr(batches, "settle", recording_settle)
+    monkeypatch.setattr(batches, "produce_output", produce)
+    tools: dict[str, Any] = {"fetcher": SimpleNamespace(memory=None), "transform_slots": nullcontext()}
+    with ThreadPoolExecutor(max_workers=3) as threads, django_capture_on_commit_callbacks(execute=False):
+        assert services.process_batch(image_ids(request_pk), "node@host:1", threads=threads, **tools)
+    assert slow_saw_them_settled == [True], "the quick images were settled while the slow one ran"
+    assert sorted(settled_done) == sorted([*quick, slow]), "each image settled once"
+    assert counters(request_pk) == (3, 0)
+
+
 def test_a_repeated_url_is_processed_once_and_counted_for_each_slot(
     django_capture_on_commit_callbacks,
 ) -> None:
@@ -360,3 +393,44 @@ def test_batches_are_sent_in_turn_between_owners_then_between_an_owners_requests
     owners = dict(ProductImage.objects.values_list("pk", "request_id"))
     assert [owners[ids[0]] for ids in batches] == [first, third, second, third, first, third]
     assert services.batches_to_send() == [], "no room left: six batches are in flight"
+
+
+class ParkingHosts:
+    """A host policy whose host never gives its parked images a turn."""
+
+    def __init__(self) -> None:
+        self.parked: list[str] = []
+
+    def unanswered_for(self, key: str) -> float:
+        return 5.0  # the host's first wave has been out this long
+
+    def when_turn(self, key: str, turn: Callable[[], None]) -> None:
+        self.parked.append(key)
+
+
+def test_an_image_parked_for_its_hosts_turn_goes_back_unsent_and_is_not_an_attempt(
+    request_pk: int, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
+    *others, parked = image_ids(request_pk)
+
+    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+        if claimed.image.pk == parked:
+            raise services.ImageFailed("busy", code=Reason.TIMEOUT, retryable=True, turn_key="http://far:80")
+        return output(f"{claimed.image.pk}.jpg")
+
+    monkeypatch.setattr(batches, "produce_output", produce)
+    hosts = ParkingHosts()
+    tools: dict[str, Any] = {
+        "fetcher": SimpleNamespace(memory=None, hosts=hosts),
+        "transform_slots": nullcontext(),
+    }
+    with ThreadPoolExecutor(max_workers=3) as threads, django_capture_on_commit_callbacks(execute=False):
+        assert services.process_batch(image_ids(request_pk), "node@host:1", threads=threads, **tools)
+
+    assert hosts.parked == ["http://far:80"]
+    image = ProductImage.objects.get(pk=parked)
+    assert image.status == ImageStatus.QUEUED and image.attempts == 0, "never sent: not an attempt"
+    assert image.not_before is not None and image.not_before > timezone.now() + timedelta(seconds=4), (
+        "back for as long as its host's wave has been out"
+    )
+    assert counters(request_pk) == (len(others), 0)

@@ -22,8 +22,16 @@ Every request, and every redirect hop, goes through the same steps:
 One ``Fetcher`` per worker process; it is thread-safe.
 """
 
-from catalog.fetch.client import Fetcher, Response, fetcher_from_settings, slot_waits_end
+from catalog.fetch.client import Fetcher, Response, fetcher_from_settings, parking_images, slot_waits_end
 from catalog.fetch.errors import FetchError
 from catalog.fetch.limits import FetchLimits
 
-__all__ = ["FetchError", "FetchLimits", "Fetcher", "Response", "fetcher_from_settings", "slot_waits_end"]
+__all__ = [
+    "FetchError",
+    "FetchLimits",
+    "Fetcher",
+    "Response",
+    "fetcher_from_settings",
+    "parking_images",
+    "slot_waits_end",
+]

@@ -58,6 +58,23 @@ def slot_waits_end(at: float) -> Iterator[None]:
         _slot_waits_end.reset(token)
 
 
+# Within a batch of images (catalog/services/batches.py), which parks an image whose host's first wave
+# is out (HostBusy, catalog/hostpolicy.py) and runs it again at its turn. Elsewhere (webhooks) a
+# download waits for its host as before.
+_parks_images: ContextVar[bool] = ContextVar("parks_images", default=False)
+
+
+@contextlib.contextmanager
+def parking_images() -> Iterator[None]:
+    """Within it (and in contexts copied from it), a download to a host whose first wave is out raises
+    HostBusy (its ``turn_key`` names the host) instead of joining the wave."""
+    token = _parks_images.set(True)
+    try:
+        yield
+    finally:
+        _parks_images.reset(token)
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -315,7 +332,9 @@ class Fetcher:
         if (end := _slot_waits_end.get()) is not None:
             wait = max(0.0, min(wait, end - time.monotonic()))
         with deadline.paused():
-            slot.enter_context(self.hosts.admitted(origin, target.host_header, wait))
+            slot.enter_context(
+                self.hosts.admitted(origin, target.host_header, wait, first_wave=_parks_images.get())
+            )
         record.slot = slot
 
 

@@ -28,11 +28,14 @@ class FetchError(Exception):
     ``code`` says why, from the fixed vocabulary (sansio/reasons.py); ``retryable`` whether trying
     again later may succeed (timeouts, 5xx, connection errors); ``retry_after``, when the host asked
     for a wait (catalog/hostpolicy.py), not before how many seconds; ``waited``, how long the
-    exchange waited for its turn at the host before it failed (not counted against its deadline).
+    exchange waited for its turn at the host before it failed (not counted against its deadline);
+    ``turn_key``, set when the download was not sent because its host's first wave is out
+    (``HostBusy``): the host whose turn its image waits for, parked by its batch.
     """
 
     retry_after: float | None = None
     waited: float = 0.0  # seconds of the exchange spent waiting for a host's connection slot
+    turn_key: str | None = None
 
     def __init__(self, message: str, *, code: Reason, retryable: bool = False) -> None:
         super().__init__(message)

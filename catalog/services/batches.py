@@ -1,4 +1,5 @@
-"""One batch of images in a worker process: claimed, produced in threads, settled in one transaction.
+"""One batch of images in a worker process: claimed, produced in threads, settled in one transaction
+(more only while a slow host's images keep it running).
 
 The task (catalog/tasks.process_images) only hands over the ids and its process's resources
 (catalog/workerresources.py); what happens to the batch is decided here.
@@ -7,14 +8,22 @@ The task (catalog/tasks.process_images) only hands over the ids and its process'
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import math
+import queue
+import threading
 import time
-from concurrent.futures import Executor, Future, as_completed
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as TimeLimitReached
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-from catalog.fetch import Fetcher, slot_waits_end
+from django.conf import settings
+
+from catalog.fetch import Fetcher, FetchError, parking_images, slot_waits_end
+from catalog.fetch.targets import parse_target
 from catalog.logcontext import request_id_context
 from catalog.services import reuse
 from catalog.services.claims import ClaimedImage, claim_images
@@ -27,6 +36,9 @@ from catalog.services.producing import (
 )
 from catalog.services.settling import settle
 from sansio.reasons import Reason
+
+if TYPE_CHECKING:
+    from catalog.hostpolicy import HostPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +55,19 @@ def process_batch(
     transform_slots: AbstractContextManager[object],
     time_limit: float | None = None,
     lookup: OutputLookup = reuse.find_output,
+    free_room: Callable[[], None] | None = None,
 ) -> bool:
     """Claim the images, produce each in ``threads``, and settle what came of them; False when none
     could be claimed (done already, or another worker holds them: a duplicate delivery is a no-op).
 
     A retryable failure is given back as soon as it comes while others still run, so its backoff need
-    not wait for a slow host's images in this batch. When the batch outlasts ``time_limit`` seconds
-    (IMAGE_BATCH_TIME_LIMIT: the tasks' soft limit, within the claims' lease), what finished is kept
-    and the rest goes back to the queue at once (not after a lease, no backoff).
+    not wait for a slow host's images in this batch; and once the batch has run IMAGE_SETTLE_INTERVAL
+    seconds, what finished is settled each interval while others still run, so a wedged host's images
+    do not keep the good ones beside them from showing done. An image whose host has not answered
+    this process yet may be parked (``_Runs``), and once all that still runs waits on such hosts,
+    ``free_room`` lets the process take its next batch meanwhile. When the batch outlasts
+    ``time_limit`` seconds (IMAGE_BATCH_TIME_LIMIT: the tasks' soft limit, within the claims' lease),
+    what finished is kept and the rest goes back to the queue at once (not after a lease, no backoff).
     """
     claims = claim_images(image_ids, claimant)
     if not claims:
@@ -58,38 +75,210 @@ def process_batch(
     # A download waiting for a host's connection gives up at the time limit: past it, this batch
     # has given its image back (and a thread waiting on would only hold one of the process's).
     waits_end = time.monotonic() + (time_limit if time_limit is not None else math.inf)
-    with request_id_context(claims[0].image.request.request_id), slot_waits_end(waits_end):
+    with request_id_context(claims[0].image.request.request_id), slot_waits_end(waits_end), parking_images():
         priors = reuse.priors(claims, transform_options)  # what each URL sent last time
-        futures = {
-            threads.submit(
-                contextvars.copy_context().run,
-                _outcome,
-                c,
-                priors.get(c.image.pk, reuse.NO_PRIOR),
-                fetcher,
-                transform_slots,
-                lookup,
-            ): c
-            for c in claims
-        }
-        outcomes: dict[int, Outcome] = {}
-        given_back: set[int] = set()
+        runs = _Runs(threads, contextvars.copy_context())
+
+        def start(claimed: ClaimedImage) -> None:
+            prior = priors.get(claimed.image.pk, reuse.NO_PRIOR)
+            runs.start(claimed, _outcome, claimed, prior, fetcher, transform_slots, lookup)
+
+        for claimed in claims:
+            start(claimed)
+        outcomes: dict[int, Outcome] = {}  # finished, not settled yet
+        settled: set[int] = set()  # settled while others of the batch still ran
         backoff = True
+        # From then on, while some images still run, what finished is settled each interval.
+        settle_at = time.monotonic() + settings.IMAGE_SETTLE_INTERVAL
         try:
-            for future in as_completed(futures, timeout=time_limit):
-                claimed, outcome = futures[future], future.result()
-                if isinstance(outcome, ImageFailed) and outcome.retryable and _others_running(futures):
-                    # Given back now, so its backoff need not wait for a slow host's images in this
-                    # batch; the dispatcher sends it again once its not_before has passed.
-                    settle([], [], [(claimed, outcome)])
-                    given_back.add(claimed.image.pk)
-                    continue
-                outcomes[claimed.image.pk] = outcome
+            while len(outcomes) + len(settled) < len(claims):
+                finished = runs.next(until=waits_end, wake=settle_at)
+                if finished is not None:
+                    claimed, outcome = finished
+                    if (
+                        isinstance(outcome, ImageFailed)
+                        and outcome.turn_key is not None
+                        and fetcher.hosts is not None
+                    ):
+                        # Not sent: its host's first wave is out. Parked, holding no thread, until its turn.
+                        runs.park(claimed, outcome, fetcher.hosts.unanswered_for(outcome.turn_key))
+                        fetcher.hosts.when_turn(
+                            outcome.turn_key, functools.partial(runs.resume, claimed, start)
+                        )
+                    elif isinstance(outcome, ImageFailed) and outcome.retryable and runs.others_running():
+                        # Given back now, so its backoff need not wait for a slow host's images in this
+                        # batch; the dispatcher sends it again once its not_before has passed.
+                        settle([], [], [(claimed, outcome)])
+                        settled.add(claimed.image.pk)
+                    else:
+                        outcomes[claimed.image.pk] = outcome
+                elif runs.parked_due():  # only parked images are left, their host's wave out HOST_TURN_WAIT
+                    parked = runs.give_back_parked()
+                    settle([], [], parked)
+                    settled.update(claimed.image.pk for claimed, _ in parked)
+                if runs.others_running() and time.monotonic() >= settle_at:
+                    if outcomes:
+                        # Images done while a slow or wedged host's images in this batch still run are
+                        # shown done now, not when the slowest is (then again each interval).
+                        _settle_outcomes(claims, outcomes, backoff=True)
+                        settled.update(outcomes)
+                        outcomes.clear()
+                    if (
+                        free_room is not None
+                        and fetcher.hosts is not None
+                        and runs.only_unanswered(fetcher.hosts)
+                    ):
+                        free_room()  # what still runs holds only threads of those hosts' first waves
+                    settle_at = time.monotonic() + settings.IMAGE_SETTLE_INTERVAL
         except TimeLimitReached:
-            _keep_what_finished(futures, outcomes, given_back)
+            runs.stop(outcomes, settled)
             backoff = False
         _settle_outcomes(claims, outcomes, backoff=backoff)
     return True
+
+
+# How long a host may leave this process's first wave to it unanswered before the images parked for it
+# stop waiting in their batch (catalog/hostpolicy.py): a far host's first answer comes sooner, and they
+# start then; past it, once nothing else of their batch runs, they go back to the database (not an
+# attempt) for as long as the wave has been out (at least this), and the batch ends, so a host that
+# never answers holds only its first wave, not the process's batches.
+HOST_TURN_WAIT = 2.0
+
+
+class _Runs:
+    """A batch's images running in the process's threads: started, parked while their host's first wave
+    is out (catalog/hostpolicy.py), started again at their turn (from whichever thread hands it), and
+    their outcomes taken in the order they finish."""
+
+    def __init__(self, threads: Executor, context: contextvars.Context) -> None:
+        self.threads = threads
+        self.context = context  # the batch's: its request id, its waits' end, parking
+        self.lock = threading.Lock()
+        self.running: dict[int, Future[Outcome]] = {}
+        self.urls: dict[int, str] = {}
+        self.parked: dict[int, tuple[ClaimedImage, ImageFailed, float]] = {}  # and when the wave began
+        self.ended = False
+        self._finished: queue.SimpleQueue[tuple[ClaimedImage, Outcome]] = queue.SimpleQueue()
+
+    def only_unanswered(self, hosts: HostPolicy) -> bool:
+        """Whether every image still running is from a host whose first wave here has been out
+        unanswered for HOST_TURN_WAIT or more (none parked: those wait on no thread)."""
+        with self.lock:
+            urls = [self.urls[pk] for pk in self.running]
+        return bool(urls) and all(
+            key is not None and hosts.unanswered_for(key) >= HOST_TURN_WAIT for key in map(_host_key, urls)
+        )
+
+    def start(self, claimed: ClaimedImage, fn: Callable[..., Outcome], *args: object) -> None:
+        with self.lock:
+            if self.ended:  # at its turn after the time limit: the batch gave it back already
+                return
+            try:
+                future = self.threads.submit(self.context.copy().run, fn, *args)
+            except RuntimeError:  # the process is stopping: given back as unfinished
+                self._finished.put((claimed, TOOK_TOO_LONG))
+                return
+            self.running[claimed.image.pk] = future
+            self.urls[claimed.image.pk] = claimed.image.input_url
+        future.add_done_callback(lambda done: self._done(claimed, done))
+
+    def _done(self, claimed: ClaimedImage, future: Future[Outcome]) -> None:
+        if not future.cancelled():  # cancelled by stop(), which settles it
+            self._finished.put((claimed, future.result()))
+
+    def park(self, claimed: ClaimedImage, busy: ImageFailed, unanswered: float) -> None:
+        """Parked while its host's wave, out for ``unanswered`` seconds, is out up to HOST_TURN_WAIT."""
+        wave_began = time.monotonic() - unanswered
+        with self.lock:
+            self.parked[claimed.image.pk] = (claimed, busy, wave_began)
+
+    def resume(self, claimed: ClaimedImage, start: Callable[[ClaimedImage], None]) -> None:
+        """Its turn came: started again, unless the batch gave it back meanwhile."""
+        with self.lock:
+            if self.parked.pop(claimed.image.pk, None) is None:
+                return
+        start(claimed)
+
+    def next(self, *, until: float, wake: float) -> tuple[ClaimedImage, Outcome] | None:
+        """The next run to finish, its claim and outcome; None at ``wake``, or once only parked images
+        are left and they are due to go back (parked_due); TimeLimitReached at ``until``."""
+        while True:
+            with self.lock:
+                turn_ends = self._turn_ends()
+            at = min(until, wake, turn_ends)
+            try:
+                claimed, outcome = self._finished.get(
+                    timeout=None if at == math.inf else max(0.0, at - time.monotonic())
+                )
+            except queue.Empty:
+                if time.monotonic() >= until:
+                    raise TimeLimitReached from None
+                if time.monotonic() >= wake or self.parked_due():
+                    return None
+                continue
+            with self.lock:
+                self.running.pop(claimed.image.pk, None)
+            return claimed, outcome
+
+    def _turn_ends(self) -> float:
+        """When the parked images are due to go back, if nothing else runs (under the lock)."""
+        if self.running or not self.parked:
+            return math.inf
+        return min(began for _, _, began in self.parked.values()) + HOST_TURN_WAIT
+
+    def parked_due(self) -> bool:
+        with self.lock:
+            return time.monotonic() >= self._turn_ends()
+
+    def give_back_parked(self) -> list[tuple[ClaimedImage, ImageFailed]]:
+        """The parked images, as failures that go back to the database (_turn_missed)."""
+        with self.lock:
+            parked, self.parked = list(self.parked.values()), {}
+        now = time.monotonic()
+        return [(claimed, _turn_missed(busy, now - wave_began)) for claimed, busy, wave_began in parked]
+
+    def others_running(self) -> bool:
+        with self.lock:
+            return bool(self.running or self.parked)
+
+    def stop(self, outcomes: dict[int, Outcome], settled: set[int]) -> None:
+        """The time limit cut the batch: what finished is kept; the rest (running, not started, parked)
+        goes back to the queue at once (not after a lease), as TOOK_TOO_LONG."""
+        with self.lock:
+            self.ended = True
+            unfinished = list(self.running.items())
+            parked, self.parked = list(self.parked.items()), {}
+        for _, future in unfinished:
+            future.cancel()  # those not started yet
+        for pk, future in unfinished:
+            if pk not in outcomes and pk not in settled:
+                finished = future.done() and not future.cancelled()
+                outcome = future.result() if finished else TOOK_TOO_LONG
+                parking = isinstance(outcome, ImageFailed) and outcome.turn_key is not None
+                outcomes[pk] = TOOK_TOO_LONG if parking else outcome
+        for pk, (_, busy, wave_began) in parked:
+            outcomes[pk] = _turn_missed(busy, time.monotonic() - wave_began)
+        logger.warning(
+            "soft time limit: %d of %d images finished, the rest queued again",
+            sum(outcome is not TOOK_TOO_LONG for outcome in outcomes.values()) + len(settled),
+            len(outcomes) + len(settled),
+        )
+
+
+def _host_key(url: str) -> str | None:
+    """The host policy's key for an image's URL (its first hop's host), None if it has none."""
+    try:
+        return parse_target(url).origin
+    except FetchError:
+        return None
+
+
+def _turn_missed(busy: ImageFailed, unanswered: float) -> ImageFailed:
+    """A parked image going back to the database, for as long as its host's wave has been unanswered
+    (a host that never answers sees its images come back less and less often until its breaker opens):
+    not sent, so not an attempt (services.settle)."""
+    wait = max(HOST_TURN_WAIT, unanswered)
+    return ImageFailed(str(busy), code=busy.code, retryable=True, retry_after=wait, turn_key=busy.turn_key)
 
 
 def _outcome(
@@ -111,28 +300,6 @@ def _outcome(
         memory = fetcher.memory
         if memory is not None:
             memory.release_mine()  # its body is transformed and stored, or dropped
-
-
-def _others_running(futures: dict[Future[Outcome], ClaimedImage]) -> bool:
-    return not all(future.done() for future in futures)
-
-
-def _keep_what_finished(
-    futures: dict[Future[Outcome], ClaimedImage], outcomes: dict[int, Outcome], given_back: set[int]
-) -> None:
-    """The time limit cut the batch: what finished is kept; the rest goes back to the queue at
-    once (not after a lease), as TOOK_TOO_LONG."""
-    for future in futures:
-        future.cancel()  # those not started yet
-    for future, claimed in futures.items():
-        if claimed.image.pk not in outcomes and claimed.image.pk not in given_back:
-            finished = future.done() and not future.cancelled()
-            outcomes[claimed.image.pk] = future.result() if finished else TOOK_TOO_LONG
-    logger.warning(
-        "soft time limit: %d of %d images finished, the rest queued again",
-        sum(outcome is not TOOK_TOO_LONG for outcome in outcomes.values()) + len(given_back),
-        len(futures),
-    )
 
 
 def _settle_outcomes(claims: list[ClaimedImage], outcomes: dict[int, Outcome], *, backoff: bool) -> None:

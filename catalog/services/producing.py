@@ -31,15 +31,23 @@ logger = logging.getLogger("catalog.services.processing")
 class ImageFailed(Exception):
     """Processing did not give an output: why (``code``, from sansio/reasons.py) and in words (the
     message, shown to the user); ``retryable`` says whether another attempt may succeed, and
-    ``retry_after`` not before how many seconds (the host asked for a wait)."""
+    ``retry_after`` not before how many seconds (the host asked for a wait); ``turn_key``, that the
+    download was not sent: its batch runs it again at that host's turn (catalog/hostpolicy.py)."""
 
     def __init__(
-        self, message: str, *, code: Reason, retryable: bool, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: Reason,
+        retryable: bool,
+        retry_after: float | None = None,
+        turn_key: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
         self.retry_after = retry_after
+        self.turn_key = turn_key
 
     @classmethod
     def internal(cls) -> ImageFailed:
@@ -178,7 +186,11 @@ def _produce(
     except FetchError as exc:
         waited = exc.waited
         raise ImageFailed(
-            str(exc), code=exc.code, retryable=exc.retryable, retry_after=exc.retry_after
+            str(exc),
+            code=exc.code,
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+            turn_key=exc.turn_key,
         ) from exc
     finally:  # settle keeps it for a retry
         image.download_seconds = spent + max(0.0, time.monotonic() - started - waited)

@@ -84,7 +84,17 @@ def settle(
     with transaction.atomic():
         reuse.record(done)
         for claimed, failure in retry:
-            if _out_of_budget(claimed):  # the last failure's code, and why it is the last
+            if failure.turn_key is not None:  # never sent (its host's first wave was out): no attempt
+                if _still_claimed(claimed).update(
+                    status=ImageStatus.QUEUED,
+                    attempts=F("attempts") - 1,
+                    lease_expires_at=None,
+                    enqueued_at=None,
+                    not_before=_not_before(batch.now, claimed, failure, backoff=False),
+                    download_seconds=claimed.image.download_seconds,
+                ):
+                    released.append(claimed)
+            elif _out_of_budget(claimed):  # the last failure's code, and why it is the last
                 spent = claimed.image.download_seconds
                 note = f" (gave up after {claimed.attempt} attempts, {spent:.0f} s of downloads)"
                 outcomes.append((claimed, _failed_fields(failure, note), "images_failed"))

@@ -70,6 +70,20 @@ IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 16, minimum=1, maximum=256)
 IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 64, minimum=1, maximum=256)
 IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
 IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 5, minimum=1, maximum=16)
+# A batch is settled in one transaction when its slowest image is done; one still running after this
+# many seconds (a slow or wedged host's images in it) settles what finished, then again as often, so
+# good images beside a wedged host's show done in seconds, not after its read timeouts
+# (`python -m bench hosts`). Local batches end sooner: one transaction each, as before.
+IMAGE_SETTLE_INTERVAL = env_float("IMAGE_SETTLE_INTERVAL", 2.0, minimum=0.1)
+# Downloads a process sends at once to a host that has not answered it in the last 10 minutes (a
+# crawler's slow start, catalog/hostpolicy.py): that host's other images wait for its first answer, or
+# for one of these to end, without holding a download thread. A host that accepts connections and
+# never answers so holds these, not every thread, until its breaker opens, and other hosts' images go
+# on meanwhile. Half the threads: a far host's first wave is enough to keep the cores busy until it
+# answers. 0: no limit (a wedged host can take every thread until its breaker opens).
+IMAGE_HOST_FIRST_DOWNLOADS = env_int(
+    "IMAGE_HOST_FIRST_DOWNLOADS", max(1, IMAGE_DOWNLOADS // 2), minimum=0, maximum=IMAGE_DOWNLOADS
+)
 # Batches sent and not yet settled, over all workers (catalog/services/dispatching.py): the rest wait
 # in the database and are sent round-robin between requests as room frees, so the broker stays small
 # and a small request waits for these, not for a big one's backlog. Default: twice what one worker's

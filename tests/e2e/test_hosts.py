@@ -138,3 +138,47 @@ def test_bad_hosts_cost_little_and_hold_up_no_one(
         throttling.server.close()
         drip.close()
         drip_head.close()
+
+
+FIRST_WAVE = 2
+PROCESSES = 2  # the stack's worker: start_worker's default concurrency
+WAVE_ENV = {
+    "IMAGE_DOWNLOADS": "4",
+    "IMAGE_HOST_FIRST_DOWNLOADS": str(FIRST_WAVE),
+    "IMAGE_BATCH_SIZE": "2",
+    "IMAGE_BATCHES_PER_PROCESS": "3",
+    # Longer than the test waits: the wedged host's first wave stays held throughout, and its breaker
+    # cannot open, so only the first wave can have kept threads and batches free for the good host.
+    "FETCH_READ_TIMEOUT": "120",
+    "FETCH_TOTAL_TIMEOUT": "120",
+}
+
+
+def test_a_wedged_hosts_first_wave_holds_few_threads_and_the_good_host_goes_on(
+    tmp_path_factory: pytest.TempPathFactory, image_server: ImageServer
+) -> None:
+    """A host that accepts connections and never answers gets its first wave from each process; its
+    other images wait for their turn without a thread, so a good host's images, listed after all of
+    its images, are done while that wave is still held (without it the wedged host's images took
+    every download thread until their read timeout)."""
+    stack = start_stack(tmp_path_factory.mktemp("wave"), WAVE_ENV)
+    wedged = Wedged()
+    try:
+        prefix = uuid.uuid4().hex
+        good = [image_server.add(f"{prefix}/{n}.jpg", small_jpeg(n)) for n in range(24)]
+        stuck = [wedged.url(f"{n}.jpg") for n in range(24)]
+        lines = ["S. No.,Product Name,Input Image Urls"]
+        lines += [f"{n},SKU{n},{url}" for n, url in enumerate(stuck + good, start=1)]
+        code, accepted = stack.upload(("\n".join(lines) + "\n").encode())
+        assert code == 202, accepted
+
+        deadline = time.monotonic() + 90  # before the wave's read timeout, whatever this machine's speed
+        while (status := stack.status(accepted["request_id"]))["progress"]["done"] < len(good):
+            assert time.monotonic() < deadline, (status["progress"], wedged.accepted, stack.logs())
+            time.sleep(0.1)
+
+        assert status["progress"]["failed"] == 0, "the wedged host's wave is still out: nothing failed"
+        assert 1 <= wedged.accepted <= FIRST_WAVE * PROCESSES, wedged.accepted
+    finally:
+        wedged.close()
+        stack.stop()
