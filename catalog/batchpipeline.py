@@ -38,13 +38,18 @@ class BatchPipeline:
         # As many again for batches that gave their room up (free_room) and still wait on a host.
         self._runners = ThreadPoolExecutor(max_workers=2 * depth, thread_name_prefix="batch")
         self._mine = threading.local()  # in a runner thread: its batch's free_room
+        self._batches = 0  # started and not ended, whether they hold a room or gave it up
+        self._ended = threading.Condition()
 
     def run(self, batch: Callable[[], None]) -> None:
         """Wait until fewer than ``depth`` batches are in hand, then start ``batch`` in a thread."""
         self._room.acquire()
+        with self._ended:
+            self._batches += 1
         try:
             self._runners.submit(contextvars.copy_context().run, self._run_then_free, batch)
         except BaseException:
+            self._end()
             self._room.release()
             raise
 
@@ -55,18 +60,15 @@ class BatchPipeline:
             free()
 
     def idle(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every batch in hand to end (not those that gave their
-        room up); whether they all did."""
-        taken = 0
-        try:
-            for _ in range(self.depth):
-                if not self._room.acquire(timeout=timeout):
-                    return False
-                taken += 1
-            return True
-        finally:
-            for _ in range(taken):
-                self._room.release()
+        """Wait up to ``timeout`` seconds for every batch to end (those that gave their room up too:
+        their claims are this process's); whether they all did."""
+        with self._ended:
+            return self._ended.wait_for(lambda: self._batches == 0, timeout=timeout)
+
+    def _end(self) -> None:
+        with self._ended:
+            self._batches -= 1
+            self._ended.notify_all()
 
     def _run_then_free(self, batch: Callable[[], None]) -> None:
         # As Celery does in a task's process before each task: a connection past its age or broken
@@ -87,3 +89,4 @@ class BatchPipeline:
         finally:
             self._mine.free = None
             free()
+            self._end()

@@ -140,9 +140,10 @@ def process_batch(
 # How long a host may leave this process's first wave to it unanswered before the images parked for it
 # stop waiting in their batch (catalog/hostpolicy.py): a far host's first answer comes sooner, and they
 # start then; past it, once nothing else of their batch runs, they go back to the database (not an
-# attempt) for as long as the wave has been out (at least this), and the batch ends, so a host that
-# never answers holds only its first wave, not the process's batches.
+# attempt) until the wave must have been answered or timed out (at least this long), and the batch
+# ends, so a host that never answers holds only its first wave, not the process's batches.
 HOST_TURN_WAIT = 2.0
+TURN_MARGIN = 1.0  # past the wave's timeouts, for its breaker to be written
 
 
 class _Runs:
@@ -274,10 +275,12 @@ def _host_key(url: str) -> str | None:
 
 
 def _turn_missed(busy: ImageFailed, unanswered: float) -> ImageFailed:
-    """A parked image going back to the database, for as long as its host's wave has been unanswered
-    (a host that never answers sees its images come back less and less often until its breaker opens):
-    not sent, so not an attempt (services.settle)."""
-    wait = max(HOST_TURN_WAIT, unanswered)
+    """A parked image going back to the database until its host's wave must have had an answer or
+    timed out (FETCH_CONNECT_TIMEOUT + FETCH_READ_TIMEOUT after it began: by then a wedged host's
+    breaker is open and the image fails at once), and at least HOST_TURN_WAIT: not sent, so not an
+    attempt (services.settle)."""
+    decided = settings.FETCH_CONNECT_TIMEOUT + settings.FETCH_READ_TIMEOUT - unanswered
+    wait = max(HOST_TURN_WAIT, decided + TURN_MARGIN)
     return ImageFailed(str(busy), code=busy.code, retryable=True, retry_after=wait, turn_key=busy.turn_key)
 
 

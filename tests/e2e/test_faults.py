@@ -130,8 +130,11 @@ def wait_for_progress(stack: Stack, request_id: str, fraction: float) -> None:
 
 
 # A worker of the cluster runs 2 pool processes, each working on up to BATCHES_PER_PROCESS batches
-# at once.
+# at once, and as many again that gave their room up while they wait only on a host that has not
+# answered the process (catalog/batchpipeline.py: on a loaded machine, the image host's first
+# answers can take that long).
 HELD_PER_WORKER = 2 * BATCHES_PER_PROCESS * settings.IMAGE_BATCH_SIZE
+HELD_AT_MOST_PER_WORKER = 2 * HELD_PER_WORKER
 
 
 def image_attempts(database_url: str, request_id: str) -> dict[str, int]:
@@ -188,7 +191,7 @@ def test_a_worker_killed_mid_request_loses_nothing(
     # An output the killed worker stored before it could settle is found by its content key, not
     # made again: reused, and only ever one of the images taken over.
     assert progress["reused"] <= len(taken_over), progress
-    assert len(taken_over) <= HELD_PER_WORKER, "no more than the killed worker could hold"
+    assert len(taken_over) <= HELD_AT_MOST_PER_WORKER, "no more than the killed worker could hold"
     assert fetched_again <= taken_over, "only the killed worker's images were fetched again"
 
     stack.start_worker("worker2", beat=False)  # leave the cluster as it was for the next test
