@@ -230,7 +230,7 @@ class HostPolicy:
         """Call ``turn`` (from the thread that frees it, or now) once a download to ``key`` may go:
         one of its first wave ended, or it answered. ``turn`` must be quick: it hands the image on."""
         with self._ramp_lock:
-            waiting = not self._proven(key) and self._trying[key] >= self.limits.first_wave
+            waiting = self._wave_full(key)
             if waiting:
                 self._turns.setdefault(key, []).append(turn)
         if not waiting:
@@ -241,6 +241,10 @@ class HostPolicy:
         with self._ramp_lock:
             since = self._wave_since.get(key)
         return 0.0 if since is None else time.monotonic() - since
+
+    def _wave_full(self, key: str) -> bool:
+        """Whether a download to ``key`` must wait for its turn (under the ramp lock)."""
+        return not self._proven(key) and self._trying[key] >= self.limits.first_wave
 
     def _proven(self, key: str) -> bool:
         answered = self._answered_at.get(key)
@@ -254,7 +258,7 @@ class HostPolicy:
         with self._ramp_lock:
             if self._proven(key):
                 return False
-            if self._trying[key] >= self.limits.first_wave:
+            if self._wave_full(key):
                 raise HostBusy(shown, key)
             self._trying[key] += 1
             self._wave_since.setdefault(key, time.monotonic())

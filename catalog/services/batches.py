@@ -155,8 +155,7 @@ class _Runs:
         self.threads = threads
         self.context = context  # the batch's: its request id, its waits' end, parking
         self.lock = threading.Lock()
-        self.running: dict[int, Future[Outcome]] = {}
-        self.urls: dict[int, str] = {}
+        self.running: dict[int, tuple[ClaimedImage, Future[Outcome]]] = {}
         self.parked: dict[int, tuple[ClaimedImage, ImageFailed, float]] = {}  # and when the wave began
         self.ended = False
         self._finished: queue.SimpleQueue[tuple[ClaimedImage, Outcome]] = queue.SimpleQueue()
@@ -165,7 +164,7 @@ class _Runs:
         """Whether every image still running is from a host whose first wave here has been out
         unanswered for HOST_TURN_WAIT or more (none parked: those wait on no thread)."""
         with self.lock:
-            urls = [self.urls[pk] for pk in self.running]
+            urls = [claimed.image.input_url for claimed, _ in self.running.values()]
         return bool(urls) and all(
             key is not None and hosts.unanswered_for(key) >= HOST_TURN_WAIT for key in map(_host_key, urls)
         )
@@ -179,8 +178,7 @@ class _Runs:
             except RuntimeError:  # the process is stopping: given back as unfinished
                 self._finished.put((claimed, TOOK_TOO_LONG))
                 return
-            self.running[claimed.image.pk] = future
-            self.urls[claimed.image.pk] = claimed.image.input_url
+            self.running[claimed.image.pk] = (claimed, future)
         future.add_done_callback(lambda done: self._done(claimed, done))
 
     def _done(self, claimed: ClaimedImage, future: Future[Outcome]) -> None:
@@ -247,7 +245,7 @@ class _Runs:
         goes back to the queue at once (not after a lease), as TOOK_TOO_LONG."""
         with self.lock:
             self.ended = True
-            unfinished = list(self.running.items())
+            unfinished = [(pk, future) for pk, (_, future) in self.running.items()]
             parked, self.parked = list(self.parked.items()), {}
         for _, future in unfinished:
             future.cancel()  # those not started yet
