@@ -6,16 +6,17 @@ run on these machines; a change worth 1 ms an image is lost in it. Here each cas
 process of its own, one image at a time, and counts that process's CPU:
 
 - plain transform: the plain loop's transform (bench/pipeline.py) over the same bytes in memory;
-- service transform: ``sansio.images.transform`` with the service's options (the preview as set);
+- service transform: ``sansio.images.transform`` with the service's options;
 - service path: the real ``services.process_batch`` in 16-image batches (claim, download from a
   local host, content hash, reuse lookup, transform, store, settle) over SQLite and files, with its
   images run inline (one thread: no overlap to hide or add CPU);
 
 the service's cases with a worker process's memory settings (config/celery.py), the plain one
-without them, as the pipeline bench runs it; each with the pages' previews (``IMAGE_PREVIEW_SIZE``,
-default) and without (0), ``--repeat`` times interleaved, medians printed: one process's figure
-still moves by about 1 ms from minute to minute. The local host runs in its own process: its CPU is
-not counted.
+without them, as the pipeline bench runs it; ``--repeat`` times interleaved, medians printed: one
+process's figure still moves by about 1 ms from minute to minute. (Until 30 November the worker also
+made the comparison page's "before" picture of every image, and this bench ran each case with and
+without it; they are made on demand now, catalog/services/previews.py.) The local host runs in its
+own process: its CPU is not counted.
 
 The service path also prints where its CPU went, step by step (``STEPS``: the CPU time of the thread
 that ran each call, the reuse lookup's in its database thread), medians over the runs.
@@ -49,8 +50,8 @@ STEPS = (
     ("catalog.fetch.client", "Fetcher.fetch_image", "download (with its log line)"),
     ("catalog.services.reuse", "SourceSeen.of", "content hash"),
     ("catalog.services.reuse", "find_output", "reuse lookup"),
-    ("catalog.services.producing", "transform", "transform (with the preview)"),
-    ("catalog.services.producing", "save_bytes", "storing the output and its preview"),
+    ("catalog.services.producing", "transform", "transform"),
+    ("catalog.services.producing", "save_bytes", "storing the output"),
     ("catalog.services.batches", "claim_images", "claiming a batch"),
     ("catalog.services.batches", "settle", "settling a batch"),
     ("logging", "Logger.info", "log lines"),
@@ -184,7 +185,7 @@ def _service_path(files: list[Path], count: int) -> dict[str, float]:
         host.wait()
 
 
-def _run_case(case: str, count: int, images: Path, preview: str | None) -> dict[str, float]:
+def _run_case(case: str, count: int, images: Path) -> dict[str, float]:
     """The child's figures: ``ms``, and for the service path ``step <what>`` (CPU ms an image)."""
     with tempfile.TemporaryDirectory(prefix="bench-imagepath-") as var:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # SQLite under VAR_DIR
@@ -194,8 +195,6 @@ def _run_case(case: str, count: int, images: Path, preview: str | None) -> dict[
             "VAR_DIR": var,
             "FETCH_ALLOWED_PRIVATE_NETWORKS": "127.0.0.0/8",
         }
-        if preview is not None:
-            env["IMAGE_PREVIEW_SIZE"] = preview
         args = [sys.executable, "-m", "bench.imagepath", "--child", case, "--images", str(count), str(images)]
         out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
         if out.returncode != 0:
@@ -224,29 +223,24 @@ def main(argv: list[str]) -> None:
             f"{args.images} JPEGs of {width}x{height} ({len(base) // 1024} KB), one at a time, "
             "CPU ms an image of the process (each case in a fresh one):"
         )
-        previews = {"pages' previews on (default)": None, "IMAGE_PREVIEW_SIZE=0": "0"}
-        runs: dict[tuple[str, str], list[float]] = {(p, c): [] for p in previews for c in CASES}
-        step_runs: dict[tuple[str, str], list[float]] = {}
+        runs: dict[str, list[float]] = {case: [] for case in CASES}
+        step_runs: dict[str, list[float]] = {}
         for _ in range(args.repeat):  # interleaved: a slow minute of the machine falls on every case
-            for label, preview in previews.items():
-                for case in CASES:
-                    figures = _run_case(case, args.images, Path(folder), preview)
-                    runs[label, case].append(figures["ms"])
-                    for key, ms in figures.items():
-                        if key.startswith("step "):
-                            step_runs.setdefault((label, key.removeprefix("step ")), []).append(ms)
-        for label in previews:
-            figures = {case: statistics.median(runs[label, case]) for case in CASES}
-            shown = ", ".join(f"{case} {ms:.2f}" for case, ms in figures.items())
-            ratio = figures["service path"] / figures["plain transform"]
-            print(f"  {label}: {shown}; the path is {ratio:.2f}x the plain transform")
+            for case in CASES:
+                figures = _run_case(case, args.images, Path(folder))
+                runs[case].append(figures["ms"])
+                for key, ms in figures.items():
+                    if key.startswith("step "):
+                        step_runs.setdefault(key.removeprefix("step "), []).append(ms)
+        medians = {case: statistics.median(runs[case]) for case in CASES}
+        shown = ", ".join(f"{case} {ms:.2f}" for case, ms in medians.items())
+        ratio = medians["service path"] / medians["plain transform"]
+        print(f"  {shown}; the path is {ratio:.2f}x the plain transform")
         spread = max(max(v) - min(v) for v in runs.values())
         print(f"  (medians of {args.repeat} runs; the widest spread of one case's runs: {spread:.2f} ms)")
-        print("  the service path's steps, CPU ms an image, previews on / off (nested calls count in both):")
+        print("  the service path's steps, CPU ms an image (nested calls count in both):")
         for _, _, step in STEPS:
-            medians = (statistics.median(step_runs.get((label, step), [0.0])) for label in previews)
-            shown = " / ".join(f"{ms:.2f}" for ms in medians)
-            print(f"    {step:40s} {shown}")
+            print(f"    {step:40s} {statistics.median(step_runs.get(step, [0.0])):.2f}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from django.db.models import Prefetch, QuerySet, Sum
 
 from catalog import webhooks
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage
-from catalog.storage import absolute_url, preview_image_name
+from catalog.storage import absolute_url
 from sansio.csvfile import kept_column_names
 
 MAX_ERRORS_SHOWN = 1000
@@ -199,7 +199,6 @@ class ImageRow:
     status: str
     input_url: str
     output_url: str | None
-    preview_url: str | None  # the "before" picture the service made (never the hotlinked original)
     input_bytes: int | None
     output_bytes: int | None
     input_size: str
@@ -271,13 +270,11 @@ def _product_row(request: ProcessingRequest, product: Product, kept_columns: lis
 
 def _image_row(request: ProcessingRequest, product: Product, image: ProductImage) -> ImageRow:
     done = bool(image.output_file)
-    preview = preview_image_name(image.output_file)
     return ImageRow(
         position=image.position + 1,
         status=image.status,
         input_url=image.input_url,
         output_url=absolute_url(image.output_file, request.base_url) if done else None,
-        preview_url=absolute_url(preview, request.base_url) if done and settings.IMAGE_PREVIEW_SIZE else None,
         input_bytes=image.input_bytes,
         output_bytes=image.output_bytes,
         input_size=_dimensions(image.input_width, image.input_height),
@@ -294,14 +291,20 @@ def _image_row(request: ProcessingRequest, product: Product, image: ProductImage
 
 def compared_image(
     request: ProcessingRequest, serial_number: int, position: int
-) -> tuple[ProductRow, ImageRow] | None:
-    """One image of one product (``position`` 1-based), for the comparison page."""
+) -> tuple[ProductRow, ImageRow, ProductImage] | None:
+    """One image of one product (``position`` 1-based), for the comparison page: as the page shows
+    it, and the image itself (services/previews.py makes its before picture)."""
     product = Product.objects.filter(request=request, serial_number=serial_number).first()
     image = ProductImage.objects.filter(product=product, position=position - 1).first() if product else None
     if product is None or image is None:
         return None
     row = _image_row(request, product, image)
-    return ProductRow(product.line, product.serial_number, product.serial_text, product.name, [row]), row
+    image.request = request
+    return (
+        ProductRow(product.line, product.serial_number, product.serial_text, product.name, [row]),
+        row,
+        image,
+    )
 
 
 def output_files(request: ProcessingRequest) -> QuerySet[ProductImage]:

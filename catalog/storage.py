@@ -13,6 +13,12 @@ def content_output_name(key: str, extension: str) -> str:
     return f"outputs/by-content/{key}.{extension}"
 
 
+def content_key_of(output_name: str) -> str | None:
+    """The content key an output is named by (content_output_name); None for an older name."""
+    folder, _, file_name = output_name.rpartition("/")
+    return file_name.rsplit(".", 1)[0] if folder == "outputs/by-content" else None
+
+
 def preview_image_name(output_name: str) -> str:
     """The "before" picture of an output, under a fixed name of its own (a retry overwrites it).
 

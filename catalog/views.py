@@ -24,7 +24,8 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from catalog import downloads, selectors, services
 from catalog.models import OutputFormat, ProcessingRequest
-from catalog.services import lifecycle
+from catalog.services import lifecycle, previews
+from catalog.storage import absolute_url
 from catalog.uploads import UploadOptionsSerializer, problem_item, problem_items
 from sansio import quality as per_image
 from sansio import samples
@@ -157,8 +158,13 @@ def compare(request: HttpRequest, request_id: uuid.UUID, serial_number: int, pos
     compared = selectors.compared_image(found, serial_number, position)
     if compared is None:
         raise Http404(f"no image {position} of product {serial_number} in request {request_id}")
-    product, image = compared
-    context = {"nav": "requests", "req": found, "product": product, "image": image}
+    product, row, image = compared
+    context: dict[str, Any] = {"nav": "requests", "req": found, "product": product, "image": row}
+    if row.output_url and settings.IMAGE_PREVIEW_SIZE:
+        try:
+            context["before_url"] = absolute_url(previews.before_picture_name(image), found.base_url)
+        except previews.BeforeUnavailable as exc:
+            context["before_missing"] = str(exc)
     return render(request, "catalog/compare.html", context)
 
 

@@ -79,6 +79,12 @@ def test_purge_keeps_what_a_kept_request_still_points_to(
 ) -> None:
     shared, only_old = content(media, "shared", 40), content(media, "old", 40)
     legacy = stored(media, "outputs/some-request/1-1.jpg")
+    # Before pictures a comparison page made (services/previews.py) go with their outputs.
+    shared_before, only_old_before = (
+        stored(media, "previews/by-content/shared.jpg"),
+        stored(media, "previews/by-content/old.jpg"),
+    )
+    legacy_before = stored(media, "previews/some-request/1-1.jpg")
     capture = django_capture_on_commit_callbacks
     old = request_with(media, [shared, only_old, legacy], days_ago=40, completed=True, capture=capture)
     young = request_with(media, [shared], days_ago=1, completed=True, capture=capture)
@@ -96,12 +102,15 @@ def test_purge_keeps_what_a_kept_request_still_points_to(
     assert (media / shared).exists(), "the young request still uses it"
     assert (media / only_old).exists(), "the running request still uses it"
     assert not (media / legacy).exists(), "named for the old request alone"
+    assert not (media / legacy_before).exists()
+    assert (media / shared_before).exists() and (media / only_old_before).exists()
     assert set(ContentOutput.objects.values_list("key", flat=True)) == {"shared", "old"}
     assert (report.requests, report.sources, report.keys) == (1, 1, 1)
 
     ProcessingRequest.objects.filter(pk=running.pk).delete()
     purge(timedelta(days=30))
     assert not (media / only_old).exists(), "unreferenced now"
+    assert not (media / only_old_before).exists()
     assert set(ContentOutput.objects.values_list("key", flat=True)) == {"shared"}
 
 

@@ -18,7 +18,7 @@ from catalog.fetch import Fetcher, FetchError
 from catalog.models import ContentOutput, ProcessingRequest
 from catalog.services import reuse
 from catalog.services.claims import ClaimedImage
-from catalog.storage import content_output_name, preview_image_name, save_bytes
+from catalog.storage import content_output_name, save_bytes
 from sansio import quality as per_image
 from sansio.contentkeys import output_key
 from sansio.images import ImageRejected, TransformOptions, transform
@@ -110,7 +110,6 @@ def transform_options(request: ProcessingRequest) -> TransformOptions:
         max_pixels=settings.IMAGE_MAX_PIXELS,
         max_frames=settings.IMAGE_MAX_FRAMES,
         background=settings.IMAGE_BACKGROUND,
-        preview_side=settings.IMAGE_PREVIEW_SIZE,
         quality_auto=request.quality_auto,
         quality_target=request.quality_target or per_image.DEFAULT_TARGET,
         max_bytes=request.max_bytes,
@@ -213,8 +212,6 @@ def _produce(
     except Exception as exc:
         logger.exception("image %s: the output could not be stored as %s", image.pk, name)
         raise ImageFailed("the output could not be stored", code=Reason.STORAGE, retryable=True) from exc
-    if result.preview:  # the pages' "before" picture (see sansio.images._preview)
-        save_bytes(preview_image_name(name), result.preview)
     return ImageOutput(
         name=name,
         format=result.format,

@@ -19,6 +19,7 @@ from django.utils import timezone
 from catalog.batching import batched
 from catalog.models import ContentOutput, ProcessingRequest, ProductImage, SourceVersion
 from catalog.services import idempotency
+from catalog.storage import preview_image_name
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ def purge(older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
 
 
 def _delete_files(names: list[str]) -> int:
+    """The files named, and each output's before picture where a page made one (services/previews.py)."""
     deleted = 0
-    for name in names:
+    previews = [preview_image_name(name) for name in names if name.startswith("outputs/")]
+    for name in names + [name for name in previews if default_storage.exists(name)]:
         try:
             default_storage.delete(name)
             deleted += 1

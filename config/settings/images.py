@@ -33,10 +33,12 @@ if IMAGE_TOTAL_BUDGET < FETCH_CONNECT_TIMEOUT:
 _background = env_str("IMAGE_BACKGROUND", "#ffffff")
 if not re.fullmatch(r"#[0-9a-fA-F]{6}", _background):
     raise ImproperlyConfigured(f"IMAGE_BACKGROUND={_background!r} must be a colour like #ffffff")
-# The pages' "before" pictures (sansio.images._preview): the encoder's input, reduced by a whole factor
-# to at most this many px, stored beside each output (1.7 ms for an 800 px frame; 60-220 KB an image).
-# 0: none, the pages show outputs only.
+# The comparison page's "before" pictures (sansio.images.before_picture): the encoder's input, reduced
+# by a whole factor to at most this many px, made when a page first shows one and stored beside its
+# output (catalog/services/previews.py). 0: none, the page shows the output only.
 IMAGE_PREVIEW_SIZE = env_int("IMAGE_PREVIEW_SIZE", 1024, minimum=0, maximum=4096)
+# How long a page waits for a before picture to be made: its input downloaded again, read and stored.
+IMAGE_PREVIEW_TIMEOUT = env_float("IMAGE_PREVIEW_TIMEOUT", 10.0)
 IMAGE_BACKGROUND = (
     int(_background[1:3], 16),
     int(_background[3:5], 16),

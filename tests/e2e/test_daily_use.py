@@ -17,7 +17,6 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -95,10 +94,12 @@ def test_a_request_page_full_of_the_sample_catalogue(
         assert response is not None and response.status == 200
         products = page.locator("table.products tbody tr")
         expect(products).to_have_count(6)
-        # Every picture is the service's own (previews and outputs), none hotlinked from /samples/.
-        expect(page.locator("table.products img")).to_have_count(14)
+        # Every picture is an output, none hotlinked from /samples/ (before pictures are on the
+        # comparison pages, made when one is first opened).
+        expect(page.locator("table.products img")).to_have_count(7)
         sources = page.locator("table.products img").evaluate_all("els => els.map((e) => e.src)")
-        assert all("/media/previews/" in s or "/media/outputs/" in s for s in sources), sources
+        assert all("/media/outputs/" in s for s in sources), sources
+        expect(page.locator("table.products figcaption").first).to_contain_text("Before")
         load_every_image(page)
         # Failures in words, without an image (so never a broken-image icon).
         failed = page.locator("li.image-failed")
@@ -390,29 +391,18 @@ def test_the_admin_is_read_only_and_fits_1280(
         page.context.close()
 
 
-def test_an_image_without_a_preview_shows_a_box_not_a_broken_icon(
+def test_a_before_picture_that_does_not_load_shows_a_box_not_a_broken_icon(
     embedded_stack: Stack, demo: str, chromium: sync_api.Browser
 ) -> None:
-    """As an image processed before previews existed: its "before" file is not there. (Runs last: it
-    removes the Bookshelf's preview from the demo request.)"""
-    # Outputs (and so their previews) are named by content: the page's HTML says which file it is. Read
-    # without a browser, so no browser has the picture cached when it opens the page.
-    html = embedded_stack.get(f"{embedded_stack.base_url}/requests/{demo}/").data.decode()
-    row = html[html.index("Bookshelf") :]
-    src = re.search(r'<img src="([^"]+)"[^>]*data-before', row)
-    assert src, "the Bookshelf has a preview to remove"
-    (embedded_stack.root / "var" / "media" / urlsplit(src.group(1)).path.removeprefix("/media/")).unlink()
+    """As a before picture removed from storage after its page was made (a purge)."""
     page = open_page(chromium, "desktop")
     try:
-        page.goto(f"{embedded_stack.base_url}/requests/{demo}/")
-        boxes = page.locator("table.products .no-preview")
-        for n in range(page.locator("img").count()):
-            page.locator("img").nth(n).scroll_into_view_if_needed() if n < page.locator(
-                "img"
-            ).count() else None
-        sync_api.expect(boxes).to_have_count(1)
-        sync_api.expect(boxes).to_have_text("No preview")
-        page.wait_for_function(ALL_IMAGES_LOADED)  # every image left on the page shows a picture
+        page.route("**/media/previews/**", lambda route: route.fulfill(status=404, body="gone"))
+        page.goto(f"{embedded_stack.base_url}/requests/{demo}/compare/1/1/")
+        box = page.locator(".compare .no-preview")
+        sync_api.expect(box).to_have_text("No preview")
+        assert page.locator("img[data-before]").count() == 0
+        page.wait_for_function(ALL_IMAGES_LOADED)  # the output beside it shows
     finally:
         page.context.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 
 import pytest
@@ -156,3 +157,48 @@ def test_healthz_names_every_part(stack: Stack) -> None:
     health = stack.wait_healthy()
     assert health["status"] == "ok"
     assert set(health["checks"]) == {"database", "broker", "storage"}
+
+
+def test_a_before_picture_is_made_when_its_comparison_is_first_opened(
+    stack: Stack, image_server: ImageServer
+) -> None:
+    """Workers make outputs only. The first look at an image's comparison downloads its input again
+    and keeps the frame the encoder was given; later looks read the kept file. An input that changed
+    at its source, or no longer downloads, is said on the page in words."""
+    prefix = uuid.uuid4().hex
+    kept = image_server.add(f"{prefix}/kept.jpg", photo((640, 480), "JPEG", quality=95))
+    changed = image_server.add(f"{prefix}/changed.jpg", photo((640, 480), "JPEG", quality=95))
+    gone = image_server.add(f"{prefix}/gone.jpg", photo((640, 480), "JPEG", quality=95))
+    body = f"S. No.,Product Name,Input Image Urls\n1,Chair,{kept}\n2,Table,{changed}\n3,Lamp,{gone}\n"
+    code, accepted = stack.upload(body.encode())
+    assert code == 202, accepted
+    request_id = accepted["request_id"]
+    assert stack.wait_complete(request_id)["progress"]["done"] == 3
+    assert image_server.downloads(f"{prefix}/kept.jpg") == 1, "no before picture made by the worker"
+
+    def compare(serial: int) -> str:
+        page = stack.get(f"{stack.base_url}/requests/{request_id}/compare/{serial}/1/")
+        assert page.status == 200
+        return page.data.decode()
+
+    first = compare(1)
+    assert image_server.downloads(f"{prefix}/kept.jpg") == 2, "its input downloaded again, once"
+    before_url = re.search(r'<img src="([^"]+)"[^>]*data-before', first)
+    assert before_url, first
+    assert "/previews/" in before_url.group(1) and str(image_server.port) not in before_url.group(1)
+    picture = stack.get(before_url.group(1))
+    assert picture.status == 200
+    with Image.open(io.BytesIO(picture.data)) as before:
+        assert (before.format, before.size) == ("JPEG", (320, 240)), "the frame the encoder had"
+    assert compare(1) == first
+    assert image_server.downloads(f"{prefix}/kept.jpg") == 2, "then read from storage"
+
+    image_server.add(f"{prefix}/changed.jpg", photo((640, 480), "JPEG", quality=80))
+    image_server.add(f"{prefix}/gone.jpg", b"gone", "text/plain", status=404)
+    for serial, said in (
+        (2, "Its input has changed at its source since the output was made from it."),
+        (3, "Its input could not be downloaded again: HTTP 404"),
+    ):
+        page = compare(serial)
+        assert "data-before" not in page
+        assert 'class="no-preview" role="note">No before picture. ' + said in page, page

@@ -1,4 +1,4 @@
-"""The pages' "before" previews, the sample catalogue's images, and the download names: pure parts."""
+"""The comparison page's "before" pictures, the sample catalogue's images, the download names: pure parts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from PIL import Image
 from catalog.downloads import result_file_name, zip_file_name
 from catalog.storage import preview_image_name
 from sansio import samples
-from sansio.images import TransformOptions, transform
+from sansio.images import TransformOptions, before_picture, transform
 
 
 def picture(size: tuple[int, int], mode: str = "RGB", fmt: str = "JPEG") -> bytes:
@@ -19,8 +19,9 @@ def picture(size: tuple[int, int], mode: str = "RGB", fmt: str = "JPEG") -> byte
     return buf.getvalue()
 
 
-def test_no_preview_unless_asked() -> None:
-    assert transform(picture((400, 300))).preview is None
+def test_a_transform_makes_no_preview() -> None:
+    """The worker makes outputs only: a "before" picture is made when a page asks for one."""
+    assert not hasattr(transform(picture((400, 300))), "preview")
 
 
 @pytest.mark.parametrize(
@@ -35,17 +36,24 @@ def test_no_preview_unless_asked() -> None:
 def test_the_preview_is_what_the_encoder_was_given_reduced_by_a_whole_factor_to_fit(
     size: tuple[int, int], mode: str, fmt: str, expected: tuple[int, int]
 ) -> None:
-    result = transform(picture(size, mode, fmt), TransformOptions(preview_side=640))
-    assert result.preview is not None
-    with Image.open(io.BytesIO(result.preview)) as preview:
+    made = before_picture(picture(size, mode, fmt), TransformOptions(), 640)
+    with Image.open(io.BytesIO(made)) as preview:
         assert preview.format == "JPEG" and preview.size == expected
+
+
+def test_the_preview_is_upright_as_the_output_is() -> None:
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated a quarter turn
+    Image.linear_gradient("L").resize((800, 400)).convert("RGB").save(buf, "JPEG", exif=exif)
+    output = transform(buf.getvalue())
+    with Image.open(io.BytesIO(before_picture(buf.getvalue(), TransformOptions(), 1024))) as preview:
+        assert preview.size == (output.width, output.height) == (200, 400)
 
 
 def test_an_animation_previews_its_first_frame() -> None:
     data, _ = samples.sample_image("clock.gif") or (b"", "")
-    result = transform(data, TransformOptions(preview_side=640))
-    assert result.preview is not None
-    assert Image.open(io.BytesIO(result.preview)).size == (240, 240)
+    assert Image.open(io.BytesIO(before_picture(data, TransformOptions(), 640))).size == (240, 240)
 
 
 def test_the_preview_is_named_after_its_output() -> None:

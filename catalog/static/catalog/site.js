@@ -1,7 +1,7 @@
 // Small things every page does, no framework, no build step.
 // 1. Times are written in UTC ("2026-11-29 15:04 UTC"); shown here in the reader's own zone, named.
-// 2. A "before" picture that is not there (an image processed before previews existed, or previews
-//    turned off) becomes a plain "no preview" box, never a broken-image icon.
+// 2. A "before" picture that is not there (its file removed since the page was made) becomes a plain
+//    "no preview" box, never a broken-image icon.
 (function () {
   "use strict";
   var format = new Intl.DateTimeFormat(undefined, {
