@@ -292,7 +292,9 @@ class ContentOutput(models.Model):
     """One transform's output, keyed by input bytes + options + engine: made once, shared by all."""
 
     key = models.CharField(max_length=64, unique=True)
-    input_sha256 = models.CharField(max_length=64)
+    input_hash = models.CharField(
+        max_length=64, help_text="Of the input's bytes: sansio.contentkeys.content_hash."
+    )
     output_file = models.CharField(max_length=512, help_text="Storage name: outputs/by-content/<key>.<ext>.")
     output_format = models.CharField(max_length=16)
     input_bytes = models.PositiveBigIntegerField()
@@ -314,7 +316,9 @@ class SourceVersion(models.Model):
     url = models.TextField()
     etag = models.CharField(max_length=512, blank=True)
     last_modified = models.CharField(max_length=64, blank=True)
-    content_sha256 = models.CharField(max_length=64)
+    content_hash = models.CharField(
+        max_length=64, help_text="Of the bytes it sent: sansio.contentkeys.content_hash."
+    )
     seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

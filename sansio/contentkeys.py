@@ -14,6 +14,7 @@ import hashlib
 import json
 
 import PIL
+from blake3 import blake3
 
 from sansio.images import TransformOptions
 
@@ -25,10 +26,17 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def output_key(input_sha256: str, options: TransformOptions) -> str:
-    """sha256 over the input's hash, the options (canonical JSON) and the engine version."""
+def content_hash(data: bytes) -> str:
+    """An input's bytes as the keys know them: BLAKE3, 256 bits in hex. Every image is hashed once;
+    for a 1.2 MB JPEG on this machine's cores (one thread) BLAKE3 took 0.29-0.35 ms where OpenSSL's
+    SHA-256, with the CPU's SHA instructions, took 0.78 ms. Until 30 November it was SHA-256."""
+    return blake3(data, max_threads=1).hexdigest()
+
+
+def output_key(input_hash: str, options: TransformOptions) -> str:
+    """sha256 over the input's content hash, the options (canonical JSON) and the engine version."""
     described = json.dumps(
-        {"input": input_sha256, "options": dataclasses.asdict(options), "engine": _ENGINE},
+        {"input": input_hash, "options": dataclasses.asdict(options), "engine": _ENGINE},
         sort_keys=True,
         separators=(",", ":"),
         default=str,

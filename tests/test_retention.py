@@ -60,7 +60,7 @@ def content(media: Path, key: str, days_ago: float) -> str:
     name = stored(media, f"outputs/by-content/{key}.jpg")
     ContentOutput.objects.create(
         key=key,
-        input_sha256="0" * 64,
+        input_hash="0" * 64,
         output_file=name,
         output_format="JPEG",
         input_bytes=1,
@@ -89,7 +89,7 @@ def test_purge_keeps_what_a_kept_request_still_points_to(
     old = request_with(media, [shared, only_old, legacy], days_ago=40, completed=True, capture=capture)
     young = request_with(media, [shared], days_ago=1, completed=True, capture=capture)
     running = request_with(media, [only_old], days_ago=40, completed=False, capture=capture)
-    SourceVersion.objects.create(url_sha256="a" * 64, url="u", content_sha256="0" * 64)
+    SourceVersion.objects.create(url_sha256="a" * 64, url="u", content_hash="0" * 64)
     SourceVersion.objects.filter().update(seen_at=timezone.now() - timedelta(days=40))
     IdempotentUpload.objects.create(client="ip:x", key="k", fingerprint="f", request=young)
     IdempotentUpload.objects.filter().update(created_at=timezone.now() - timedelta(days=2))

@@ -26,7 +26,7 @@ from catalog.models import ContentOutput, ProductImage
 from catalog.services.producing import transform_options
 from catalog.storage import content_key_of, preview_image_name, save_bytes
 from catalog.workerresources import once
-from sansio.contentkeys import sha256_hex
+from sansio.contentkeys import content_hash
 from sansio.imagefaults import ImageRejected
 from sansio.images import before_picture
 from sansio.reasons import Reason
@@ -76,8 +76,8 @@ def before_picture_name(image: ProductImage) -> str:
         except FetchError as exc:
             raise BeforeUnavailable(exc.code, f"Its input could not be downloaded again: {exc}") from exc
         made = ContentOutput.objects.filter(key=content_key_of(image.output_file))
-        made_from = made.values_list("input_sha256", flat=True).first()  # None: an output of old
-        if made_from is not None and sha256_hex(body) != made_from:
+        made_from = made.values_list("input_hash", flat=True).first()  # None: an output of old
+        if made_from is not None and content_hash(body) != made_from:
             raise BeforeUnavailable(
                 "changed", "Its input has changed at its source since the output was made from it."
             )

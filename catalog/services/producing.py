@@ -88,7 +88,7 @@ class ImageOutput:
         assert self.source is not None
         return ContentOutput(
             key=self.content_key,
-            input_sha256=self.source.content_sha256,
+            input_hash=self.source.content_hash,
             output_file=self.name,
             output_format=self.format,
             input_bytes=self.input_bytes,
@@ -197,7 +197,7 @@ def _produce(
         return ImageOutput.stored(prior.output, source=None)
     options = transform_options(request)
     seen = reuse.SourceSeen.of(image.input_url, response)
-    key = output_key(seen.content_sha256, options)
+    key = output_key(seen.content_hash, options)
     made = prior.output if prior.output is not None and prior.output.key == key else lookup(key)
     if made is not None:
         return ImageOutput.stored(made, seen)

@@ -8,7 +8,7 @@ transforming. Outputs are stored under their content key (``sansio.contentkeys``
 done once however many requests and URLs share its input; ``record`` writes what a batch learnt, in
 its settling transaction.
 
-Reuse crosses owners: a content key is a sha256 over the input's bytes, so only a client that sent
+Reuse crosses owners: a content key is a hash over the input's bytes (BLAKE3), so only a client that sent
 the same bytes can arrive at an output, and it is the output that client's own request would have
 made. The README says why that is safe.
 """
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from catalog.fetch import Response
 from catalog.models import ContentOutput, ProcessingRequest, SourceVersion
-from sansio.contentkeys import output_key, sha256_hex, usable_validator
+from sansio.contentkeys import content_hash, output_key, sha256_hex, usable_validator
 from sansio.images import TransformOptions
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class SourceSeen:
     url: str
     etag: str
     last_modified: str
-    content_sha256: str
+    content_hash: str  # sansio.contentkeys.content_hash of its bytes
 
     @classmethod
     def of(cls, url: str, response: Response) -> SourceSeen:
@@ -60,7 +60,7 @@ class SourceSeen:
             url,
             usable_validator(response.headers.get("ETag")),
             usable_validator(response.headers.get("Last-Modified"), limit=64),
-            sha256_hex(response.body),
+            content_hash(response.body),
         )
 
 
@@ -82,7 +82,7 @@ def priors(
     for claimed in claims:
         version = by_url.get(claimed.image.input_url)
         if version is not None:
-            keys[claimed.image.pk] = output_key(version.content_sha256, options_of(claimed.image.request))
+            keys[claimed.image.pk] = output_key(version.content_hash, options_of(claimed.image.request))
     stored = ContentOutput.objects.in_bulk(set(keys.values()), field_name="key")
     found: dict[int, Prior] = {}
     for claimed in claims:
@@ -135,7 +135,7 @@ def record(done: Iterable[tuple[ClaimedImage, ImageOutput]]) -> None:
                 url=seen.url,
                 etag=seen.etag,
                 last_modified=seen.last_modified,
-                content_sha256=seen.content_sha256,
+                content_hash=seen.content_hash,
                 seen_at=now,
             )
     if outputs:  # two workers may make the same output at once: the first row stays, the file is the same
@@ -145,5 +145,5 @@ def record(done: Iterable[tuple[ClaimedImage, ImageOutput]]) -> None:
             sources.values(),
             update_conflicts=True,
             unique_fields=["url_sha256"],
-            update_fields=["etag", "last_modified", "content_sha256", "seen_at"],
+            update_fields=["etag", "last_modified", "content_hash", "seen_at"],
         )
