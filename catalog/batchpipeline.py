@@ -8,9 +8,12 @@ loop. Here a task hands its batch to a thread of the process and returns as soon
 ``depth`` batches are in hand, so the process takes its next message at once; the batches share the
 process's image threads, its transform slot and its download memory (catalog/workerresources.py).
 
-A batch whose images left running all wait on hosts that have not answered (a wedged host's first
-wave, catalog/hostpolicy.py) gives its room to the next batch (``free_room``) and ends when they do:
-so such a host holds the process's threads and batches only as far as its first wave.
+A batch gives its room to the next batch (``free_room``) and ends later, when its images do, once
+all it has left is transforms (its downloads over: the next batch's downloads then wait out a far
+host's latency while these images transform, instead of after them), or once its images left running
+all wait on hosts that have not answered (a wedged host's first wave, catalog/hostpolicy.py: such a
+host holds the process's threads and batches only as far as its first wave). At most ``depth``
+batches have given their room up at a time, so a process holds at most twice ``depth``.
 
 The database stays the record: a batch is claimed, settled and its claims released as before; a
 process that dies with batches in hand has its claims released by its worker (catalog/workers.py).
@@ -39,6 +42,7 @@ class BatchPipeline:
         self._runners = ThreadPoolExecutor(max_workers=2 * depth, thread_name_prefix="batch")
         self._mine = threading.local()  # in a runner thread: its batch's free_room
         self._batches = 0  # started and not ended, whether they hold a room or gave it up
+        self._given_up = 0  # of those, how many gave their room up (at most depth)
         self._ended = threading.Condition()
 
     def run(self, batch: Callable[[], None]) -> None:
@@ -54,7 +58,8 @@ class BatchPipeline:
             raise
 
     def free_room(self) -> None:
-        """From a batch's own thread: its room goes to the next batch while this one ends (once)."""
+        """From a batch's own thread: its room goes to the next batch while this one ends (once;
+        not while ``depth`` batches have given theirs up already)."""
         free = getattr(self._mine, "free", None)
         if free is not None:
             free()
@@ -74,19 +79,27 @@ class BatchPipeline:
         # As Celery does in a task's process before each task: a connection past its age or broken
         # is closed (this thread's own: a thread keeps its connection from batch to batch).
         close_old_connections()
-        freed = threading.Event()
+        gave_up = False  # only this thread (the batch's own) reads and writes it
 
-        def free() -> None:
-            if not freed.is_set():
-                freed.set()
-                self._room.release()
+        def give_up() -> None:
+            nonlocal gave_up
+            with self._ended:
+                if gave_up or self._given_up >= self.depth:
+                    return
+                gave_up = True
+                self._given_up += 1
+            self._room.release()
 
-        self._mine.free = free
+        self._mine.free = give_up
         try:
             batch()
         except Exception:  # a batch's own failures are settled by it: this is a bug, or the database
             logger.exception("a batch of images ended with an error; its claims are released by the lease")
         finally:
             self._mine.free = None
-            free()
+            if gave_up:
+                with self._ended:
+                    self._given_up -= 1
+            else:
+                self._room.release()
             self._end()

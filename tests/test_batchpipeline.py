@@ -84,3 +84,30 @@ def test_a_batch_that_frees_its_room_lets_the_next_one_run_while_it_goes_on() ->
     go_on.set()
     assert pipeline.idle(timeout=WAIT)
     pipeline.free_room()  # outside a batch's thread: nothing
+
+
+def test_at_most_depth_batches_give_their_room_up() -> None:
+    """So a process holds at most twice ``depth`` batches, however many have only transforms left."""
+    pipeline = BatchPipeline(1)
+    go_on = threading.Event()
+    started = [threading.Event() for _ in range(3)]
+
+    def giving_up(n: int) -> Callable[[], None]:
+        def batch() -> None:
+            started[n].set()
+            pipeline.free_room()
+            assert go_on.wait(WAIT)
+
+        return batch
+
+    pipeline.run(giving_up(0))
+    assert started[0].wait(WAIT)
+    pipeline.run(giving_up(1))  # the first gave its room up: this one runs beside it
+    assert started[1].wait(WAIT)
+    # The second could not give its room up (one has already): the next batch must wait for a room.
+    # (Read from the semaphore itself: a wait for something that must not happen would only be a sleep.)
+    assert not pipeline._room.acquire(blocking=False)
+    go_on.set()
+    pipeline.run(giving_up(2))
+    assert started[2].wait(WAIT)
+    assert pipeline.idle(timeout=WAIT)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from catalog import metrics, services
 from catalog.fetch import FetchError
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
-from catalog.services import batches
+from catalog.services import batches, producing
 from catalog.services.producing import produce_output
 from sansio.reasons import Reason
 
@@ -435,3 +435,45 @@ def test_an_image_parked_for_its_hosts_turn_goes_back_unsent_and_is_not_an_attem
     back_in = (image.not_before - timezone.now()).total_seconds()
     assert 5 < back_in <= 7, f"back once its host's wave (out 5 s) must have timed out: {back_in}"
     assert counters(request_pk) == (len(others), 0)
+
+
+def test_a_batch_gives_its_room_up_once_only_transforms_are_left(
+    request_pk: int, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
+    """Its downloads over, the next batch may download while its images transform: a far host's
+    latency is then not waited out after each batch's last transforms. Not while any still downloads."""
+    first, *rest = image_ids(request_pk)
+    freed, transforming = threading.Event(), threading.Event()
+    lock, downloading, downloads_seen_at_free = threading.Lock(), [0], []
+
+    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+        with lock:
+            downloading[0] += 1
+        downloaded = producing.after_download.get()
+        assert downloaded is not None, "a batch's image is told how to say its download is over"
+        if claimed.image.pk != first:  # the others download on while the first transforms
+            assert transforming.wait(30)
+        with lock:
+            downloading[0] -= 1
+        downloaded()
+        if claimed.image.pk == first:  # still transforming when the room goes
+            transforming.set()
+            assert freed.wait(30), "the room was given up while this image transformed"
+        return output(f"{claimed.image.pk}.jpg")
+
+    def free_room() -> None:
+        with lock:
+            downloads_seen_at_free.append(downloading[0])
+        freed.set()
+
+    monkeypatch.setattr(batches, "produce_output", produce)
+    tools: dict[str, Any] = {
+        "fetcher": SimpleNamespace(memory=None, hosts=None),
+        "transform_slots": nullcontext(),
+    }
+    with ThreadPoolExecutor(max_workers=3) as threads, django_capture_on_commit_callbacks(execute=False):
+        assert services.process_batch(
+            image_ids(request_pk), "node@host:1", threads=threads, free_room=free_room, **tools
+        )
+    assert transforming.is_set() and counters(request_pk) == (1 + len(rest), 0)
+    assert downloads_seen_at_free and set(downloads_seen_at_free) == {0}, downloads_seen_at_free

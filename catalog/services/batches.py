@@ -31,6 +31,7 @@ from catalog.services.producing import (
     ImageFailed,
     ImageOutput,
     OutputLookup,
+    after_download,
     produce_output,
     transform_options,
 )
@@ -116,19 +117,21 @@ def process_batch(
                     parked = runs.give_back_parked()
                     settle([], [], parked)
                     settled.update(claimed.image.pk for claimed, _ in parked)
-                if runs.others_running() and time.monotonic() >= settle_at:
-                    if outcomes:
-                        # Images done while a slow or wedged host's images in this batch still run are
-                        # shown done now, not when the slowest is (then again each interval).
-                        _settle_outcomes(claims, outcomes, backoff=True)
-                        settled.update(outcomes)
-                        outcomes.clear()
-                    if (
-                        free_room is not None
-                        and fetcher.hosts is not None
-                        and runs.only_unanswered(fetcher.hosts)
-                    ):
-                        free_room()  # what still runs holds only threads of those hosts' first waves
+                interval = runs.others_running() and time.monotonic() >= settle_at
+                if interval and outcomes:
+                    # Images done while a slow or wedged host's images in this batch still run are
+                    # shown done now, not when the slowest is (then again each interval).
+                    _settle_outcomes(claims, outcomes, backoff=True)
+                    settled.update(outcomes)
+                    outcomes.clear()
+                # Its room goes to the next batch once only transforms are left (the next one's
+                # downloads then wait out a far host's latency while these transform), or once all
+                # that still runs holds only threads of unanswered hosts' first waves.
+                if free_room is not None and (
+                    runs.downloads_over() or (interval and runs.only_unanswered(fetcher.hosts))
+                ):
+                    free_room()
+                if interval:
                     settle_at = time.monotonic() + settings.IMAGE_SETTLE_INTERVAL
         except TimeLimitReached:
             runs.stop(outcomes, settled)
@@ -157,12 +160,16 @@ class _Runs:
         self.lock = threading.Lock()
         self.running: dict[int, tuple[ClaimedImage, Future[Outcome]]] = {}
         self.parked: dict[int, tuple[ClaimedImage, ImageFailed, float]] = {}  # and when the wave began
+        self.downloading: set[int] = set()  # running, and their download not over yet
         self.ended = False
-        self._finished: queue.SimpleQueue[tuple[ClaimedImage, Outcome]] = queue.SimpleQueue()
+        # What finished, in order; None: the batch's last download is over (a wake for its loop).
+        self._finished: queue.SimpleQueue[tuple[ClaimedImage, Outcome] | None] = queue.SimpleQueue()
 
-    def only_unanswered(self, hosts: HostPolicy) -> bool:
+    def only_unanswered(self, hosts: HostPolicy | None) -> bool:
         """Whether every image still running is from a host whose first wave here has been out
         unanswered for HOST_TURN_WAIT or more (none parked: those wait on no thread)."""
+        if hosts is None:
+            return False
         with self.lock:
             urls = [claimed.image.input_url for claimed, _ in self.running.values()]
         return bool(urls) and all(
@@ -173,15 +180,33 @@ class _Runs:
         with self.lock:
             if self.ended:  # at its turn after the time limit: the batch gave it back already
                 return
+            context = self.context.copy()
+            context.run(after_download.set, functools.partial(self._downloaded, claimed.image.pk))
             try:
-                future = self.threads.submit(self.context.copy().run, fn, *args)
+                future = self.threads.submit(context.run, fn, *args)
             except RuntimeError:  # the process is stopping: given back as unfinished
                 self._finished.put((claimed, TOOK_TOO_LONG))
                 return
             self.running[claimed.image.pk] = (claimed, future)
+            self.downloading.add(claimed.image.pk)
         future.add_done_callback(lambda done: self._done(claimed, done))
 
+    def _downloaded(self, pk: int) -> None:
+        """From the image's thread: its download is over, its transform to come."""
+        with self.lock:
+            self.downloading.discard(pk)
+            last = not self.downloading and not self.parked
+        if last:
+            self._finished.put(None)
+
+    def downloads_over(self) -> bool:
+        """Whether what is left of the batch is transforms: nothing downloading, nothing parked."""
+        with self.lock:
+            return bool(self.running) and not self.downloading and not self.parked
+
     def _done(self, claimed: ClaimedImage, future: Future[Outcome]) -> None:
+        with self.lock:
+            self.downloading.discard(claimed.image.pk)
         if not future.cancelled():  # cancelled by stop(), which settles it
             self._finished.put((claimed, future.result()))
 
@@ -199,22 +224,25 @@ class _Runs:
         start(claimed)
 
     def next(self, *, until: float, wake: float) -> tuple[ClaimedImage, Outcome] | None:
-        """The next run to finish, its claim and outcome; None at ``wake``, or once only parked images
-        are left and they are due to go back (parked_due); TimeLimitReached at ``until``."""
+        """The next run to finish, its claim and outcome; None at ``wake``, once the batch's last
+        download is over, or once only parked images are left and they are due to go back
+        (parked_due); TimeLimitReached at ``until``."""
         while True:
             with self.lock:
                 turn_ends = self._turn_ends()
             at = min(until, wake, turn_ends)
             try:
-                claimed, outcome = self._finished.get(
-                    timeout=None if at == math.inf else max(0.0, at - time.monotonic())
-                )
+                left = None if at == math.inf else max(0.0, at - time.monotonic())
+                finished = self._finished.get(timeout=left)
             except queue.Empty:
                 if time.monotonic() >= until:
                     raise TimeLimitReached from None
                 if time.monotonic() >= wake or self.parked_due():
                     return None
                 continue
+            if finished is None:
+                return None
+            claimed, outcome = finished
             with self.lock:
                 self.running.pop(claimed.image.pk, None)
             return claimed, outcome

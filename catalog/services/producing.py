@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -161,6 +162,11 @@ def produce_output(
     return output
 
 
+# Called in an image's own context once its download is over and only its transform is left (set by its
+# batch, services/batches.py, which then may give its room to the next batch).
+after_download: ContextVar[Callable[[], None] | None] = ContextVar("after_download", default=None)
+
+
 def _produce(
     claimed: ClaimedImage,
     fetcher: Fetcher,
@@ -193,6 +199,8 @@ def _produce(
         ) from exc
     finally:  # settle keeps it for a retry
         image.download_seconds = spent + max(0.0, time.monotonic() - started - waited)
+    if (downloaded := after_download.get()) is not None:
+        downloaded()
     if response.not_modified and prior.output is not None:
         return ImageOutput.stored(prior.output, source=None)
     options = transform_options(request)
