@@ -214,6 +214,7 @@ ROUTES: dict[str, Route] = {
     "/drip-headers": lambda o, c, r: drip(o, c, b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000, 0.25),
     "/drip-chunks": lambda o, c, r: head_then(o, c, b"Transfer-Encoding: chunked", b"1\r\nz\r\n" * 200, 0.1),
     "/stall": lambda o, c, r: o.stop.wait(3) and False,
+    "/hang-up": lambda o, c, r: False,  # reads the request, closes without a word
     "/validated": lambda o, c, r: validated(c, r),
 }
 
@@ -741,6 +742,12 @@ HOSTILE: list[Hostile] = [
         "body shorter than its Content-Length (connection closed mid-body)",
         ORIGIN + "/cut-short",
         "connection to 127.0.0.1 broke after 400 bytes of 1000 bytes",
+        retryable=True,
+    ),
+    Hostile(
+        "connection closed before any answer",
+        ORIGIN + "/hang-up",
+        "127.0.0.1 closed the connection before its answer was complete",
         retryable=True,
     ),
     Hostile(

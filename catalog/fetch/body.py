@@ -58,8 +58,10 @@ class BodyReader:
         except OSError as exc:  # a socket error http.client did not wrap
             if deadline.passed():
                 raise too_slow(target, deadline) from None
+            # In words ("connection reset by peer"), not "[Errno 104] ...".
+            why = f": {exc.strerror.lower()}" if exc.strerror else ""
             raise FetchError(
-                f"connection to {target.host} broke: {exc}", code=Reason.UNREACHABLE, retryable=True
+                f"connection to {target.host} broke{why}", code=Reason.UNREACHABLE, retryable=True
             ) from None
         if deadline.expired:  # the watchdog's shutdown can look like a clean end of a body
             raise too_slow(target, deadline)

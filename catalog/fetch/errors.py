@@ -10,6 +10,7 @@ from urllib3.exceptions import (
     DecodeError,
     HTTPError,
     NewConnectionError,
+    ProtocolError,
     ReadTimeoutError,
     SSLError,
 )
@@ -109,8 +110,12 @@ def from_urllib3(exc: HTTPError, target: Target, deadline: Deadline, limits: Fet
             error = FetchError(f"TLS certificate of {host} could not be verified", code=Reason.UNREACHABLE)
         else:
             error = FetchError(f"TLS handshake with {host} failed", code=Reason.UNREACHABLE, retryable=True)
-    else:
+    elif isinstance(exc, ProtocolError):  # closed or reset before the answer was whole
         error = FetchError(
-            f"connection to {host} broke: {type(exc).__name__}", code=Reason.UNREACHABLE, retryable=True
+            f"{host} closed the connection before its answer was complete",
+            code=Reason.UNREACHABLE,
+            retryable=True,
         )
+    else:  # in words, never a class name: what else urllib3 raises is a connection that broke
+        error = FetchError(f"connection to {host} broke", code=Reason.UNREACHABLE, retryable=True)
     return error
