@@ -211,8 +211,8 @@ def cpu_by_role(stack: Stack, host_pid: int | None) -> dict[str, float]:
     return roles
 
 
-def wait_complete(stack: Stack, request_id: str, timeout: float) -> None:
-    """Until the request is complete, polled every 100 ms (the figure is then within a poll of the
+def wait_complete(stack: Stack, request_id: str, timeout: float, poll: float = 0.1) -> None:
+    """Until the request is complete, polled every ``poll`` s (the figure is then within a poll of the
     truth) on what the pages poll: one query for its progress. The API's status lists up to 1,000
     images done with their URLs: polled 10 times a second, the web took 1.0 ms of the cores an image
     (0.3 ms this way), which a client polling every second or two does not cost.
@@ -223,7 +223,7 @@ def wait_complete(stack: Stack, request_id: str, timeout: float) -> None:
         assert resp.status == 200, resp.data
         if json.loads(resp.data)[request_id]["completed"]:
             return
-        time.sleep(0.1)
+        time.sleep(poll)
     raise AssertionError(f"request {request_id} not complete after {timeout}s\n{stack.logs()}")
 
 
