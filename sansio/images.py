@@ -17,9 +17,11 @@ sansio/encoding.py (encoder settings); this module decides what is done to them,
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from PIL import Image, ImageSequence
@@ -135,6 +137,14 @@ def transform(data: bytes, options: TransformOptions = TransformOptions()) -> Tr
 
 
 def _transform_as(data: bytes, fmt: str, options: TransformOptions) -> TransformResult:
+    with _opened(data, fmt, options) as im:
+        return _transform_open(im, fmt, options)
+
+
+@contextlib.contextmanager
+def _opened(data: bytes, fmt: str, options: TransformOptions) -> Iterator[Image.Image]:
+    """``data`` opened as ``fmt`` with its pixels within ``options``' limit (ImageRejected past it,
+    Pillow's own bomb check included), and only the warnings that matter turned to errors."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the EXIF is not used
@@ -144,7 +154,8 @@ def _transform_as(data: bytes, fmt: str, options: TransformOptions) -> Transform
             _check_pixels(_size_unchecked(data, fmt), options)
             raise ImageRejected(Reason.IMAGE_TOO_LARGE, "image is too large to decode safely") from None
         with im:
-            return _transform_open(im, fmt, options)
+            _check_pixels(im.size, options)
+            yield im
 
 
 def _size_unchecked(data: bytes, fmt: str) -> tuple[int, int]:
@@ -186,10 +197,9 @@ def _orientation(im: Image.Image, fmt: str) -> int:
 
 def _transform_open(im: Image.Image, input_format: str, options: TransformOptions) -> TransformResult:
     in_w, in_h = im.size
-    _check_pixels(im.size, options)
     out_format = _output_format(im, input_format, options.output_format)
-    frames = getattr(im, "n_frames", 1) if input_format in _ANIMATED else 1
-    if frames > 1 and out_format in _ANIMATED:
+    frames = _frames_out(im, input_format, out_format)
+    if frames > 1:
         if frames > options.max_frames:
             raise ImageRejected(
                 Reason.IMAGE_TOO_LARGE,
@@ -257,22 +267,11 @@ def before_picture(data: bytes, options: TransformOptions, side: int) -> bytes:
     fmt = sniff(data)
     if fmt is None:
         raise not_readable(data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            im = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[fmt])
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageRejected(Reason.IMAGE_TOO_LARGE, "image is too large to decode safely") from None
-        with im:
-            _check_pixels(im.size, options)
-            animated = fmt in _ANIMATED and getattr(im, "n_frames", 1) > 1
-            if animated and _output_format(im, fmt, options.output_format) in _ANIMATED:
-                frame = im.convert("RGBA").resize(
-                    _target_size(im.size, 1, options.scale), Image.Resampling.LANCZOS
-                )
-            else:
-                frame, _ = _upright_frame(im, fmt, options)
+    with _opened(data, fmt, options) as im:
+        if _frames_out(im, fmt, _output_format(im, fmt, options.output_format)) > 1:
+            frame = _animation_frame(im, _target_size(im.size, 1, options.scale))
+        else:
+            frame, _ = _upright_frame(im, fmt, options)
     small = flatten(frame, options.background)
     factor = -(-max(small.size) // side)  # the least whole factor that fits
     if factor > 1:
@@ -349,6 +348,16 @@ def _output_format(im: Image.Image, input_format: str, option: str) -> str:
     return "PNG" if im.has_transparency_data else "JPEG"
 
 
+def _frames_out(im: Image.Image, input_format: str, out_format: str) -> int:
+    """How many frames the output has: the input's when both formats animate, else one."""
+    frames: int = getattr(im, "n_frames", 1) if input_format in _ANIMATED else 1
+    return frames if out_format in _ANIMATED else 1
+
+
+def _animation_frame(frame: Image.Image, target: tuple[int, int]) -> Image.Image:
+    return frame.convert("RGBA").resize(target, Image.Resampling.LANCZOS)
+
+
 def _animated(
     im: Image.Image, input_format: str, out_format: str, options: TransformOptions
 ) -> TransformResult:
@@ -361,7 +370,7 @@ def _animated(
         # WebP states a frame's duration once the frame is loaded; APNG's loading reads ahead and
         # leaves the next frame's there: so WebP's is read after the load, the others' before.
         duration = frame.info.get("duration", 100)
-        frames.append(frame.convert("RGBA").resize(target, Image.Resampling.LANCZOS))
+        frames.append(_animation_frame(frame, target))
         if input_format == "WEBP":
             duration = frame.info.get("duration", 100)
         durations.append(int(duration))
