@@ -50,7 +50,8 @@ DATABASE_THREADS = 2
 
 @once
 def fetcher() -> Fetcher:
-    """One pooled client per worker process, so images from one host reuse connections."""
+    """One pooled client per process (a worker's; the web's for its before pictures,
+    services/previews.py), so downloads from one host reuse connections."""
     return fetcher_from_settings()
 
 

@@ -21,11 +21,11 @@ from typing import Literal
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from catalog.fetch import Fetcher, FetchError, fetcher_from_settings
+from catalog import workerresources
+from catalog.fetch import FetchError
 from catalog.models import ContentOutput, ProductImage
 from catalog.services.producing import transform_options
 from catalog.storage import content_key_of, preview_image_name, save_bytes
-from catalog.workerresources import once
 from sansio.contentkeys import content_hash
 from sansio.imagefaults import ImageRejected
 from sansio.images import before_picture
@@ -44,12 +44,7 @@ class BeforeUnavailable(Exception):
         self.code = code
 
 
-@once
-def _fetcher() -> Fetcher:
-    return fetcher_from_settings()
-
-
-@once
+@workerresources.once
 def _makers() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(BEFORE_PICTURES_AT_ONCE)
 
@@ -72,7 +67,7 @@ def before_picture_name(image: ProductImage) -> str:
             return name
         left = max(0.001, timeout - (time.monotonic() - started))
         try:
-            body = _fetcher().fetch_image(image.input_url, total_timeout=left).body
+            body = workerresources.fetcher().fetch_image(image.input_url, total_timeout=left).body
         except FetchError as exc:
             raise BeforeUnavailable(exc.code, f"Its input could not be downloaded again: {exc}") from exc
         made = ContentOutput.objects.filter(key=content_key_of(image.output_file))
