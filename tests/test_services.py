@@ -449,8 +449,8 @@ def test_a_batch_gives_its_room_up_once_only_transforms_are_left(
     def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
         with lock:
             downloading[0] += 1
-        downloaded = producing.after_download.get()
-        assert downloaded is not None, "a batch's image is told how to say its download is over"
+        downloaded = producing.transform_next.get()
+        assert downloaded is not None, "a batch's image is told how to say its transform is next"
         if claimed.image.pk != first:  # the others download on while the first transforms
             assert transforming.wait(30)
         with lock:

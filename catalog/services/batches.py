@@ -31,8 +31,8 @@ from catalog.services.producing import (
     ImageFailed,
     ImageOutput,
     OutputLookup,
-    after_download,
     produce_output,
+    transform_next,
     transform_options,
 )
 from catalog.services.settling import settle
@@ -128,7 +128,7 @@ def process_batch(
                 # downloads then wait out a far host's latency while these transform), or once all
                 # that still runs holds only threads of unanswered hosts' first waves.
                 if free_room is not None and (
-                    runs.downloads_over() or (interval and runs.only_unanswered(fetcher.hosts))
+                    runs.only_transforms_left() or (interval and runs.only_unanswered(fetcher.hosts))
                 ):
                     free_room()
                 if interval:
@@ -160,9 +160,10 @@ class _Runs:
         self.lock = threading.Lock()
         self.running: dict[int, tuple[ClaimedImage, Future[Outcome]]] = {}
         self.parked: dict[int, tuple[ClaimedImage, ImageFailed, float]] = {}  # and when the wave began
-        self.downloading: set[int] = set()  # running, and their download not over yet
+        # Running and not at their transform yet: downloading, hashing, or ending with a reused output.
+        self.before_transform: set[int] = set()
         self.ended = False
-        # What finished, in order; None: the batch's last download is over (a wake for its loop).
+        # What finished, in order; None: only transforms are left (a wake for its loop).
         self._finished: queue.SimpleQueue[tuple[ClaimedImage, Outcome] | None] = queue.SimpleQueue()
 
     def only_unanswered(self, hosts: HostPolicy | None) -> bool:
@@ -181,32 +182,32 @@ class _Runs:
             if self.ended:  # at its turn after the time limit: the batch gave it back already
                 return
             context = self.context.copy()
-            context.run(after_download.set, functools.partial(self._downloaded, claimed.image.pk))
+            context.run(transform_next.set, functools.partial(self._at_transform, claimed.image.pk))
             try:
                 future = self.threads.submit(context.run, fn, *args)
             except RuntimeError:  # the process is stopping: given back as unfinished
                 self._finished.put((claimed, TOOK_TOO_LONG))
                 return
             self.running[claimed.image.pk] = (claimed, future)
-            self.downloading.add(claimed.image.pk)
+            self.before_transform.add(claimed.image.pk)
         future.add_done_callback(lambda done: self._done(claimed, done))
 
-    def _downloaded(self, pk: int) -> None:
-        """From the image's thread: its download is over, its transform to come."""
+    def _at_transform(self, pk: int) -> None:
+        """From the image's thread: its download is over, its transform next."""
         with self.lock:
-            self.downloading.discard(pk)
-            last = not self.downloading and not self.parked
+            self.before_transform.discard(pk)
+            last = not self.before_transform and not self.parked
         if last:
             self._finished.put(None)
 
-    def downloads_over(self) -> bool:
-        """Whether what is left of the batch is transforms: nothing downloading, nothing parked."""
+    def only_transforms_left(self) -> bool:
+        """Whether all that still runs of the batch is at its transform: none before it, none parked."""
         with self.lock:
-            return bool(self.running) and not self.downloading and not self.parked
+            return bool(self.running) and not self.before_transform and not self.parked
 
     def _done(self, claimed: ClaimedImage, future: Future[Outcome]) -> None:
         with self.lock:
-            self.downloading.discard(claimed.image.pk)
+            self.before_transform.discard(claimed.image.pk)
         if not future.cancelled():  # cancelled by stop(), which settles it
             self._finished.put((claimed, future.result()))
 
@@ -224,8 +225,8 @@ class _Runs:
         start(claimed)
 
     def next(self, *, until: float, wake: float) -> tuple[ClaimedImage, Outcome] | None:
-        """The next run to finish, its claim and outcome; None at ``wake``, once the batch's last
-        download is over, or once only parked images are left and they are due to go back
+        """The next run to finish, its claim and outcome; None at ``wake``, once only transforms
+        are left (only_transforms_left), or once only parked images are left and they are due to go back
         (parked_due); TimeLimitReached at ``until``."""
         while True:
             with self.lock:

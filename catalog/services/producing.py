@@ -162,11 +162,11 @@ def produce_output(
     return output
 
 
-# Called in an image's own context once its download is over and a transform is left to do (set by its
+# Called in an image's own context once its download is over and its transform is next (set by its
 # batch, services/batches.py, which then may give its room to the next batch). Not for an image whose
 # output is reused: it ends at once, and a re-run's batches (every image a 304) giving their rooms up
 # only had twice the batches claiming and settling at once on the database: 2.4-2.9 s, not 1.7-2.4.
-after_download: ContextVar[Callable[[], None] | None] = ContextVar("after_download", default=None)
+transform_next: ContextVar[Callable[[], None] | None] = ContextVar("transform_next", default=None)
 
 
 def _produce(
@@ -209,8 +209,8 @@ def _produce(
     made = prior.output if prior.output is not None and prior.output.key == key else lookup(key)
     if made is not None:
         return ImageOutput.stored(made, seen)
-    if (downloaded := after_download.get()) is not None:
-        downloaded()  # only its transform is left (not for a reused output: that ends now anyway)
+    if (at_transform := transform_next.get()) is not None:
+        at_transform()  # only its transform is left (not for a reused output: that ends now anyway)
     try:
         with transform_slots:
             result = transform(response.body, options)
