@@ -6,7 +6,7 @@ import csv
 import io
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
@@ -262,6 +262,32 @@ def test_a_batch_cut_by_its_time_limit_keeps_what_finished_and_queues_the_rest_a
     assert "soft time limit: 1 of 3 images finished, the rest queued again" in caplog.messages
     with ThreadPoolExecutor(max_workers=1) as threads:
         assert not services.process_batch([first], "node@host:1", threads=threads, **tools), "done: no claim"
+
+
+@pytest.mark.timeout(60)
+def test_a_batch_runs_in_an_executor_that_runs_each_call_at_once_in_the_callers_thread(
+    request_pk: int, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
+    """As bench/imagepath.py runs the path without threads: an image's transform_next signal comes
+    while its batch is still starting it (it deadlocked on the batch's lock until 30 November)."""
+
+    class Inline(Executor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            future: Future[Any] = Future()
+            future.set_result(fn(*args, **kwargs))
+            return future
+
+    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+        signal = producing.transform_next.get()
+        assert signal is not None
+        signal()  # its download over, its transform next
+        return output(f"{claimed.image.pk}.jpg")
+
+    monkeypatch.setattr(batches, "produce_output", produce)
+    tools: dict[str, Any] = {"fetcher": SimpleNamespace(memory=None), "transform_slots": nullcontext()}
+    with django_capture_on_commit_callbacks(execute=False):  # pytest-timeout ends a deadlock
+        assert services.process_batch(image_ids(request_pk), "node@host:1", threads=Inline(), **tools)
+    assert counters(request_pk) == (3, 0)
 
 
 def test_a_batch_held_up_by_one_slow_image_settles_the_others_meanwhile(

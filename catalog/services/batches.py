@@ -157,7 +157,10 @@ class _Runs:
     def __init__(self, threads: Executor, context: contextvars.Context) -> None:
         self.threads = threads
         self.context = context  # the batch's: its request id, its waits' end, parking
-        self.lock = threading.Lock()
+        # Reentrant: ``start`` submits under it (so a stopped batch starts nothing), and an executor
+        # may run the call at once in the caller's thread (bench/imagepath.py's Inline), whose
+        # transform_next signal (_at_transform) then takes it again.
+        self.lock = threading.RLock()
         self.running: dict[int, tuple[ClaimedImage, Future[Outcome]]] = {}
         self.parked: dict[int, tuple[ClaimedImage, ImageFailed, float]] = {}  # and when the wave began
         # Running and not at their transform yet: downloading, hashing, or ending with a reused output.
