@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench import workdir
 from tests.support.hostile import Wedged
 from tests.support.imageserver import ImageServer, serve_images
 from tests.support.stack import Stack
@@ -115,7 +115,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     wedged = Wedged()
     try:
-        with serve_images() as server, tempfile.TemporaryDirectory(prefix="bench-hosts-") as folder:
+        with serve_images() as server, workdir.bench_dir("bench-hosts-") as folder:
             good = good_urls(server, args.good)
             print(f"{args.good} good 640x480 JPEGs from a local host; the worker's defaults:")
             alone = run(Path(folder, "alone"), good, len(good))

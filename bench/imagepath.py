@@ -33,7 +33,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
+from bench import workdir
 from bench.pipeline import csv_for, photo_jpeg, plain_transform, start_host, with_comment
 
 BATCH = 16
@@ -187,7 +187,7 @@ def _service_path(files: list[Path], count: int) -> dict[str, float]:
 
 def _run_case(case: str, count: int, images: Path) -> dict[str, float]:
     """The child's figures: ``ms``, and for the service path ``step <what>`` (CPU ms an image)."""
-    with tempfile.TemporaryDirectory(prefix="bench-imagepath-") as var:
+    with workdir.bench_dir("bench-imagepath-") as var:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # SQLite under VAR_DIR
         env |= {
             "APP_ENV": "development",
@@ -215,7 +215,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps(_child(args.child, args.images, Path(args.folder))))
         return
     width, height = (int(v) for v in args.size.split("x"))
-    with tempfile.TemporaryDirectory(prefix="bench-imagepath-images-") as folder:
+    with workdir.bench_dir("bench-imagepath-images-") as folder:
         base = photo_jpeg(3, (width, height))
         for n in range(args.images + BATCH):  # other bytes each: no output is reused
             Path(folder, f"{n}.jpg").write_bytes(with_comment(base, f"imagepath-{n}"))

@@ -30,7 +30,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import urllib3
 from PIL import Image
 
+from bench import workdir
 from tests.support.stack import Stack, free_port
 
 
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     width, height = (int(v) for v in args.size.split("x"))
 
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+    with workdir.bench_dir("bench-") as tmp:
         root = Path(tmp)
         served = root / "served"
         served.mkdir()
@@ -453,6 +453,7 @@ def main(argv: list[str] | None = None) -> None:
             (served / f"{n}.jpg").write_bytes(data)
         megabytes = sum(map(len, images)) / 1e6
         print(f"{args.images} JPEGs of {width}x{height} ({megabytes:.0f} MB), {cores} cores")
+        print(f"  {workdir.describe()}")
         if args.only_far:
             measure_far(images, served, root, cores, args)
             return

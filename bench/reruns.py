@@ -16,12 +16,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import urllib3
 
+from bench import workdir
 from bench.pipeline import cpu_by_role, csv_for, photo_jpeg, wait_complete, with_comment
 from tests.support.stack import Stack, free_port
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     args, _ = parser.parse_known_args(argv)  # `make bench` passes every bench the same options
     width, height = (int(v) for v in args.size.split("x"))
 
-    with tempfile.TemporaryDirectory(prefix="bench-reruns-") as tmp:
+    with workdir.bench_dir("bench-reruns-") as tmp:
         root = Path(tmp)
         served = root / "served"
         served.mkdir()

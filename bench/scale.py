@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import signal
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench import workdir
 from bench.pipeline import csv_for, measure_big_upload, photo_jpeg
 from tests.support import backends
 from tests.support.imageserver import serve_images
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the busy day on the embedded default, or on this machine's PostgreSQL and a Redis of its own",
     )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, ExitStack() as resources:
+    with workdir.bench_dir("bench-scale-") as tmp, ExitStack() as resources:
 
         def backend() -> dict[str, str]:
             """Each phase its own database and broker: a request left by one is not the next one's work."""
