@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -35,13 +36,16 @@ def claim_images(image_ids: list[int], claimant: str = "") -> list[ClaimedImage]
     now = timezone.now()
     token = uuid.uuid4()
     claimable = Q(status=ImageStatus.QUEUED) | Q(status=ImageStatus.RUNNING, lease_expires_at__lt=now)
-    claimed = ProductImage.objects.filter(claimable, pk__in=image_ids, duplicate_of__isnull=True).update(
-        status=ImageStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        claim_token=token,
-        claimed_by=claimant,
-        lease_expires_at=now + timedelta(seconds=settings.IMAGE_LEASE_SECONDS),
-    )
+    # A transaction: on SQLite it queues for the write lock with the other writers (config/sqlite),
+    # where an UPDATE on its own would poll for it in SQLite's busy handler.
+    with transaction.atomic():
+        claimed = ProductImage.objects.filter(claimable, pk__in=image_ids, duplicate_of__isnull=True).update(
+            status=ImageStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            claim_token=token,
+            claimed_by=claimant,
+            lease_expires_at=now + timedelta(seconds=settings.IMAGE_LEASE_SECONDS),
+        )
     if not claimed:
         return []
     images = (
