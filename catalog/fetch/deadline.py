@@ -122,7 +122,11 @@ class Watchdog:
             if self._thread is None or not self._thread.is_alive():  # also after a fork
                 self._thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][2] is deadline:
+                # Woken only when this one is due first: its wait ends at the first one's time, and
+                # waking it for every download (most end long before their deadline) only cost a
+                # thread switch each.
+                self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:
