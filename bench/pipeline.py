@@ -234,7 +234,7 @@ def measure_service(
     settings = {
         k: v
         for k, v in os.environ.items()
-        if k.startswith(("BENCH_", "IMAGE_", "CELERY_", "BROKER_", "LOG_", "MALLOC_", "GLIBC_"))
+        if k.startswith(("BENCH_", "IMAGE_", "FETCH_", "CELERY_", "BROKER_", "LOG_", "MALLOC_", "GLIBC_"))
     }
     # As deployed (log lines at INFO, one per download and per image), but for the reconciler's
     # period, which the test harness shortens.
@@ -325,7 +325,12 @@ def start_host(served: Path, ttfb: float = 0.0, bandwidth: int = 0) -> tuple[sub
 
 # The settings that shape how many downloads are in flight, as the run used them (the defaults unless
 # the environment names one).
-IN_FLIGHT_SETTINGS = ("IMAGE_BATCH_SIZE", "IMAGE_DOWNLOADS", "IMAGE_BATCHES_PER_PROCESS")
+IN_FLIGHT_SETTINGS = (
+    "IMAGE_BATCH_SIZE",
+    "IMAGE_DOWNLOADS",
+    "IMAGE_BATCHES_PER_PROCESS",
+    "FETCH_HOST_CONNECTIONS",
+)
 DEFAULT = "default"
 
 

@@ -19,8 +19,10 @@ FETCH_MAX_REDIRECTS = env_int("FETCH_MAX_REDIRECTS", 5)
 # once; a breaker that opens after that many timeouts or refused connections in a row and lets one
 # probe through after that long; the longest Retry-After honoured; how long a DNS answer is reused.
 # A catalogue's images mostly come from one host (the seller's CDN): its connections bound throughput
-# at (connections / latency), 128 at 1 s is ~110 images/s; lower it for hosts that ask for less.
-FETCH_HOST_CONNECTIONS = env_int("FETCH_HOST_CONNECTIONS", 128, minimum=1)
+# at (connections / latency): 128 at 1 s is ~110 images/s, where 2 cores transform 150-157 (30 November,
+# second session), so 256: the two processes' 128 download threads each; lower it for hosts that ask
+# for less (a host's first wave, IMAGE_HOST_FIRST_DOWNLOADS, still bounds a host not heard from).
+FETCH_HOST_CONNECTIONS = env_int("FETCH_HOST_CONNECTIONS", 256, minimum=1)
 FETCH_HOST_BREAKER_AFTER = env_int("FETCH_HOST_BREAKER_AFTER", 5, minimum=1)
 FETCH_HOST_BREAKER_SECONDS = env_float("FETCH_HOST_BREAKER_SECONDS", 30.0)
 FETCH_RETRY_AFTER_MAX = env_float("FETCH_RETRY_AFTER_MAX", 3600.0)

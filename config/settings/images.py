@@ -61,7 +61,14 @@ IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 #   3 processes, three batches, 40 downloads (the old defaults):  0.64 / 0.63 / 0.57
 #   2 processes on their own cores, three batches, 40 downloads:   0.72 / 0.69 / 0.45
 #   the same, four batches, 48 downloads:                          0.66 / 0.69 / 0.58
-#   the same, five batches, 64 downloads (the defaults):           0.67-0.69 / 0.69-0.71 / 0.59-0.61
+#   the same, five batches, 64 downloads:                          0.67-0.69 / 0.69-0.71 / 0.59-0.61
+# On a faster machine (the plain loop at 150-157 images/s, 30 November, second session), 1 s needed more
+# in flight than 64 threads a process and 128 connections to the host: 0.55 of the plain loop. Runs of
+# 1,000 images (images/s; local / 300 ms / 1 s, one run each, the plain loop ~155):
+#   five batches, 64 downloads, 128 host connections:      125.3 / 124.9 / 83.8
+#   eight batches, 128 downloads, 256 host connections:   128.3 / 128.9 / 107.9 (the defaults)
+# (Ten batches and 160 downloads gave 114.6 at 1 s, but IMAGE_BATCHES_IN_FLIGHT, 16 batches on two
+# processes, already holds them to eight each.)
 # One transform a process: Pillow 13 decodes a JPEG without the GIL but encodes holding it (two threads
 # encoding the bench's 800x600 output took 2.1x one thread's time), so two transforms in one process
 # take turns in the encoder while a core waits. Mid-run, IMAGE_TRANSFORMS=2 kept 1.81 of 2 cores busy
@@ -69,9 +76,9 @@ IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 # IMAGE_DOWNLOAD_MEMORY bounds the bytes the downloads hold, FETCH_HOST_CONNECTIONS the connections
 # to one host.
 IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 16, minimum=1, maximum=256)
-IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 64, minimum=1, maximum=256)
+IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 128, minimum=1, maximum=256)
 IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
-IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 5, minimum=1, maximum=16)
+IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 8, minimum=1, maximum=16)
 # A batch is settled in one transaction when its slowest image is done; one still running after this
 # many seconds (a slow or wedged host's images in it) settles what finished, then again as often, so
 # good images beside a wedged host's show done in seconds, not after its read timeouts
