@@ -423,7 +423,6 @@ class HostPolicy:
 
 
 @functools.lru_cache(maxsize=_SLOTS_KEPT)
-@functools.lru_cache(maxsize=1024)  # asked twice a download (its breaker state, before and after)
 def _file_name(key: str) -> str:
     """Readable and safe: the host and port, and a hash so two keys never share a file."""
     readable = re.sub(r"[^a-z0-9.-]+", "_", key.lower())[-80:]
