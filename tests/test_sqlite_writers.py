@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's 
 @contextmanager
 def lock_file() -> Iterator[int]:
     """A descriptor of the writers' lock file of its own (as another process's)."""
-    fd = os.open(f"{connection.settings_dict['NAME']}.writers", os.O_RDWR | os.O_CREAT, 0o600)
+    # The lock's one slot file (catalog/machineslots.py names a slot's file ``<name>.slot<n>``).
+    fd = os.open(f"{connection.settings_dict['NAME']}.writers.slot0", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         yield fd
     finally:
