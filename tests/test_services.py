@@ -6,7 +6,7 @@ import csv
 import io
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from bench.imagepath import Inline
 from catalog import metrics, services
 from catalog.fetch import FetchError
 from catalog.models import ImageStatus, ProcessingRequest, Product, ProductImage, RequestStatus
@@ -268,14 +269,9 @@ def test_a_batch_cut_by_its_time_limit_keeps_what_finished_and_queues_the_rest_a
 def test_a_batch_runs_in_an_executor_that_runs_each_call_at_once_in_the_callers_thread(
     request_pk: int, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
 ) -> None:
-    """As bench/imagepath.py runs the path without threads: an image's transform_next signal comes
-    while its batch is still starting it (it deadlocked on the batch's lock until 30 November)."""
-
-    class Inline(Executor):
-        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-            future: Future[Any] = Future()
-            future.set_result(fn(*args, **kwargs))
-            return future
+    """With bench/imagepath.py's own Inline executor, as it runs the path without threads: an image's
+    transform_next signal comes while its batch is still starting it (it deadlocked on the batch's
+    lock until 30 November)."""
 
     def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
         signal = producing.transform_next.get()
