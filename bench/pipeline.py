@@ -328,6 +328,7 @@ def start_host(served: Path, ttfb: float = 0.0, bandwidth: int = 0) -> tuple[sub
 IN_FLIGHT_SETTINGS = (
     "IMAGE_BATCH_SIZE",
     "IMAGE_DOWNLOADS",
+    "IMAGE_DOWNLOAD_WINDOW",
     "IMAGE_BATCHES_PER_PROCESS",
     "FETCH_HOST_CONNECTIONS",
 )

@@ -66,6 +66,7 @@ def process_images(self: Task[[list[int]], None], image_ids: list[int]) -> None:
             time_limit=settings.IMAGE_BATCH_TIME_LIMIT,
             lookup=workerresources.find_output,
             free_room=workerresources.batch_pipeline().free_room,
+            window=workerresources.download_window(),
         )
         if claimed:
             send_batches()  # room freed: the next batch, of the request whose turn it is

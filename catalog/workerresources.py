@@ -13,6 +13,7 @@ from typing import TypeVar
 from django.conf import settings
 
 from catalog.batchpipeline import BatchPipeline
+from catalog.downloadwindow import DownloadWindow
 from catalog.fetch import Fetcher, fetcher_from_settings
 from catalog.machineslots import MachineSlots, ProcessThenMachine
 from catalog.models import ContentOutput
@@ -59,6 +60,14 @@ def fetcher() -> Fetcher:
 def image_threads() -> ThreadPoolExecutor:
     """Per worker process: a batch's downloads overlap, and Pillow releases the GIL while it works."""
     return ThreadPoolExecutor(max_workers=settings.IMAGE_DOWNLOADS, thread_name_prefix="image")
+
+
+@once
+def download_window() -> DownloadWindow:
+    """Per worker process: how many of its images may be downloading or waiting for their transform
+    (catalog/downloadwindow.py), at least IMAGE_DOWNLOAD_WINDOW and at most a thread each."""
+    floor = min(settings.IMAGE_DOWNLOAD_WINDOW, settings.IMAGE_DOWNLOADS)
+    return DownloadWindow(floor, settings.IMAGE_DOWNLOADS, settings.IMAGE_TRANSFORMS)
 
 
 @once

@@ -234,7 +234,7 @@ def test_a_batch_cut_by_its_time_limit_keeps_what_finished_and_queues_the_rest_a
     first, *rest = image_ids(request_pk)
     downloading = threading.Event()
 
-    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+    def produce(claimed, fetcher, transform_slots, prior, lookup, **window: object) -> services.ImageOutput:
         if claimed.image.pk != first:
             downloading.wait(30)  # a slow host's image: still running when the limit strikes
         return output(f"{claimed.image.pk}.jpg")
@@ -273,7 +273,7 @@ def test_a_batch_runs_in_an_executor_that_runs_each_call_at_once_in_the_callers_
     transform_next signal comes while its batch is still starting it (it deadlocked on the batch's
     lock until 30 November)."""
 
-    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+    def produce(claimed, fetcher, transform_slots, prior, lookup, **window: object) -> services.ImageOutput:
         signal = producing.transform_next.get()
         assert signal is not None
         signal()  # its download over, its transform next
@@ -304,7 +304,7 @@ def test_a_batch_held_up_by_one_slow_image_settles_the_others_meanwhile(
 
     slow_saw_them_settled: list[bool] = []
 
-    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+    def produce(claimed, fetcher, transform_slots, prior, lookup, **window: object) -> services.ImageOutput:
         if claimed.image.pk == slow:  # a wedged host's image: the others must not wait for it
             slow_saw_them_settled.append(quick_settled.wait(30))
         return output(f"{claimed.image.pk}.jpg")
@@ -436,7 +436,7 @@ def test_an_image_parked_for_its_hosts_turn_goes_back_unsent_and_is_not_an_attem
     *others, parked = image_ids(request_pk)
     settings.FETCH_CONNECT_TIMEOUT, settings.FETCH_READ_TIMEOUT = 1, 10  # the wave is decided 11 s in
 
-    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+    def produce(claimed, fetcher, transform_slots, prior, lookup, **window: object) -> services.ImageOutput:
         if claimed.image.pk == parked:
             raise services.ImageFailed("busy", code=Reason.TIMEOUT, retryable=True, turn_key="http://far:80")
         return output(f"{claimed.image.pk}.jpg")
@@ -468,7 +468,7 @@ def test_a_batch_gives_its_room_up_once_only_transforms_are_left(
     freed, transforming = threading.Event(), threading.Event()
     lock, downloading, downloads_seen_at_free = threading.Lock(), [0], []
 
-    def produce(claimed, fetcher, transform_slots, prior, lookup) -> services.ImageOutput:
+    def produce(claimed, fetcher, transform_slots, prior, lookup, **window: object) -> services.ImageOutput:
         with lock:
             downloading[0] += 1
         downloaded = producing.transform_next.get()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from catalog.downloadwindow import DownloadWindow
 from catalog.fetch import Fetcher, FetchError, parking_images, slot_waits_end
 from catalog.fetch.targets import parse_target
 from catalog.logcontext import request_id_context
@@ -57,6 +58,7 @@ def process_batch(
     time_limit: float | None = None,
     lookup: OutputLookup = reuse.find_output,
     free_room: Callable[[], None] | None = None,
+    window: DownloadWindow | None = None,
 ) -> bool:
     """Claim the images, produce each in ``threads``, and settle what came of them; False when none
     could be claimed (done already, or another worker holds them: a duplicate delivery is a no-op).
@@ -82,7 +84,8 @@ def process_batch(
 
         def start(claimed: ClaimedImage) -> None:
             prior = priors.get(claimed.image.pk, reuse.NO_PRIOR)
-            runs.start(claimed, _outcome, claimed, prior, fetcher, transform_slots, lookup)
+            produce = functools.partial(_outcome, window=window, waits_end=waits_end)
+            runs.start(claimed, produce, claimed, prior, fetcher, transform_slots, lookup)
 
         for claimed in claims:
             start(claimed)
@@ -320,10 +323,15 @@ def _outcome(
     fetcher: Fetcher,
     transform_slots: AbstractContextManager[object],
     lookup: OutputLookup,
+    *,
+    window: DownloadWindow | None,
+    waits_end: float,
 ) -> Outcome:
     """One image's output, or why there is none: in a thread, so it raises nothing."""
     try:
-        return produce_output(claimed, fetcher, transform_slots, prior, lookup)
+        return produce_output(
+            claimed, fetcher, transform_slots, prior, lookup, window=window, waits_end=waits_end
+        )
     except ImageFailed as exc:
         return exc
     except Exception:

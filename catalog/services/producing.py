@@ -5,6 +5,7 @@ say why not (ImageFailed). Nothing here writes to the database: the batch settle
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -15,6 +16,7 @@ from datetime import datetime
 from django.conf import settings
 
 from catalog import metrics
+from catalog.downloadwindow import DownloadWindow, Place
 from catalog.fetch import Fetcher, FetchError
 from catalog.models import ContentOutput, ProcessingRequest
 from catalog.services import reuse
@@ -126,6 +128,9 @@ def produce_output(
     transform_slots: AbstractContextManager[object],
     prior: reuse.Prior = reuse.NO_PRIOR,
     lookup: OutputLookup = reuse.find_output,
+    *,
+    window: DownloadWindow | None = None,
+    waits_end: float = math.inf,
 ) -> ImageOutput:
     """Download, transform and store one image under its content key. Raises ImageFailed.
 
@@ -134,12 +139,19 @@ def produce_output(
     database for one read at most (that lookup), so a batch can run many of these in threads.
     ``transform_slots`` (a semaphore) bounds how many decode and encode at once: downloads and
     uploads wait on the network, transforms on the cores, and more transforms than cores only thrash
-    the caches. Each attempt is timed, and a failed one counted by its code; a success is counted
-    when it is settled.
+    the caches. ``window`` (catalog/downloadwindow.py) bounds how many images are in hand before their
+    transform; the wait for a place in it ends at ``waits_end`` (the batch's time limit). Each attempt
+    is timed, and a failed one counted by its code; a success is counted when it is settled.
     """
     started = time.perf_counter()
     try:
-        output = _produce(claimed, fetcher, transform_slots, prior, lookup)
+        place = Place(window)
+        if not place.take(waits_end):
+            raise ImageFailed("processing took too long", code=Reason.TIMEOUT, retryable=True)
+        try:
+            output = _produce(claimed, fetcher, transform_slots, prior, lookup, place=place)
+        finally:
+            place.give_back()  # if it had no transform
     except ImageFailed as exc:
         ms = metrics.count_attempt(time.perf_counter() - started, failure=exc.code, retryable=exc.retryable)
         logger.info(
@@ -175,6 +187,8 @@ def _produce(
     transform_slots: AbstractContextManager[object],
     prior: reuse.Prior,
     lookup: OutputLookup,
+    *,
+    place: Place,
 ) -> ImageOutput:
     image, request = claimed.image, claimed.image.request
     spent = image.download_seconds  # by earlier attempts: this one gets what is left of the budget
@@ -190,6 +204,7 @@ def _produce(
                 total_timeout=max(0.001, min(settings.FETCH_TOTAL_TIMEOUT, left)),
             )
         waited = response.waited
+        place.downloaded(time.monotonic() - started)
     except FetchError as exc:
         waited = exc.waited
         raise ImageFailed(
@@ -213,7 +228,10 @@ def _produce(
         at_transform()  # only its transform is left (not for a reused output: that ends now anyway)
     try:
         with transform_slots:
+            place.give_back()  # its transform has begun: the next image may download
+            transform_started = time.perf_counter()
             result = transform(response.body, options)
+            place.transformed(time.perf_counter() - transform_started)
     except ImageRejected as exc:
         raise ImageFailed(str(exc), code=exc.code, retryable=False) from exc
     name = content_output_name(key, result.extension)

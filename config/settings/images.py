@@ -77,6 +77,9 @@ IMAGE_LEASE_SECONDS = env_int("IMAGE_LEASE_SECONDS", 300, minimum=10)
 # to one host.
 IMAGE_BATCH_SIZE = env_int("IMAGE_BATCH_SIZE", 16, minimum=1, maximum=256)
 IMAGE_DOWNLOADS = env_int("IMAGE_DOWNLOADS", 128, minimum=1, maximum=256)
+# Images a process has in hand before their transforms, at least (catalog/downloadwindow.py): a far
+# host gets more, as many as its latency needs, up to IMAGE_DOWNLOADS.
+IMAGE_DOWNLOAD_WINDOW = env_int("IMAGE_DOWNLOAD_WINDOW", 8, minimum=1, maximum=256)
 IMAGE_TRANSFORMS = env_int("IMAGE_TRANSFORMS", 1, minimum=1, maximum=64)
 IMAGE_BATCHES_PER_PROCESS = env_int("IMAGE_BATCHES_PER_PROCESS", 8, minimum=1, maximum=16)
 # A batch is settled in one transaction when its slowest image is done; one still running after this

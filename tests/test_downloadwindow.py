@@ -1,0 +1,169 @@
+"""How many of a process's images are in hand before their transform (catalog/downloadwindow.py)."""
+
+from __future__ import annotations
+
+import functools
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image
+
+from catalog import services
+from catalog.downloadwindow import DownloadWindow
+from catalog.fetch import Fetcher, FetchLimits
+from catalog.models import ProductImage
+from tests.support.imageserver import ImageServer, serve_images
+from tests.test_fetch import ALLOW_LOCAL
+from tests.test_services import counters, create
+
+WAIT = 30  # seconds: a deadline for conditions that come at once unless something is wrong
+
+
+def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def enter_in_thread(window: DownloadWindow, order: list[int], n: int) -> threading.Thread:
+    def enter() -> None:
+        assert window.enter(time.monotonic() + WAIT)
+        order.append(n)
+
+    thread = threading.Thread(target=enter, daemon=True)
+    thread.start()
+    return thread
+
+
+def waiting(window: DownloadWindow, n: int) -> bool:
+    return len(window._waiting) == n
+
+
+def let_in(order: list[int], n: int) -> bool:
+    return len(order) == n
+
+
+def test_the_window_is_every_thread_until_downloads_and_transforms_are_timed() -> None:
+    window = DownloadWindow(floor=4, ceiling=200)
+    assert window.size == 200, "a far host's first wave is not held back while its latency is learnt"
+    window.downloaded(0.002)
+    assert window.size == 200, "not before a transform is timed too"
+    window.transformed(0.025)
+    assert window.size == 5, "a host next door: the floor, and one for the download's time"
+    for _ in range(200):  # the host turns far: 1 s to first byte and body
+        window.downloaded(1.0)
+    assert window.size == 4 + 100, "2.5 x (40 transforms a second x 1 s) more than the floor"
+    window.ceiling = 64
+    assert window.size == 64, "never more than the threads"
+
+
+def test_places_go_in_the_order_asked_and_a_wait_ends_at_its_deadline() -> None:
+    window = DownloadWindow(floor=1, ceiling=8)
+    window.downloaded(0.0)
+    window.transformed(1.0)  # size: the floor, 1
+    assert window.enter()
+    order: list[int] = []
+    threads = []
+    for n in range(3):
+        threads.append(enter_in_thread(window, order, n))
+        until(functools.partial(waiting, window, n + 1), "each waits in turn")
+    assert not window.enter(time.monotonic() + 0.05), "the window is full: the wait ends at its deadline"
+    assert len(window._waiting) == 3, "and gave its turn up"
+    for n in range(3):
+        window.leave()
+        until(functools.partial(let_in, order, n + 1), "the next is let in once a place is given back")
+    assert order == [0, 1, 2]
+    assert window.inside == 1 and not window._waiting
+
+
+def test_a_far_host_opens_the_window_to_those_waiting() -> None:
+    window = DownloadWindow(floor=1, ceiling=8)
+    window.downloaded(0.0)
+    window.transformed(1.0)
+    assert window.enter()
+    order: list[int] = []
+    threads = [enter_in_thread(window, order, n) for n in range(3)]
+    until(lambda: len(window._waiting) == 3, "all three wait")
+    for _ in range(50):
+        window.downloaded(2.0)  # the transforms' 1 s each now cover 2 s downloads: 1 + 5 places
+    until(lambda: len(order) == 3, "let in as the window grows")
+    for thread in threads:
+        thread.join(WAIT)
+    assert window.inside == 4
+
+
+def jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def server() -> Iterator[ImageServer]:
+    with serve_images() as served:
+        yield served
+
+
+class HeldTransforms:
+    """The transform slot, closed until the test opens it: images pile up in front of it."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.waiting = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.waiting += 1
+        assert self.open.wait(WAIT)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@pytest.mark.django_db
+def test_images_wait_for_a_place_before_their_download_not_after_it(
+    server: ImageServer, django_capture_on_commit_callbacks
+) -> None:
+    """With its transform held, a batch's images from a host next door are not all downloaded and
+    held: as many as the window has places, and the rest wait before sending anything."""
+    urls = [server.add(f"{n}.jpg", jpeg(), "image/jpeg") for n in range(8)]
+    rows = "".join(f'{n},SKU{n},"{url}"\n' for n, url in enumerate(urls, start=1))
+    request_pk = create(
+        f"S. No.,Product Name,Input Image Urls\n{rows}".encode(), django_capture_on_commit_callbacks
+    )
+    ids = list(ProductImage.objects.filter(request_id=request_pk).values_list("pk", flat=True))
+    window = DownloadWindow(floor=1, ceiling=8)
+    window.downloaded(0.0)
+    window.transformed(1.0)  # one place; two once a real download (well under 0.4 s) is timed
+    slots = HeldTransforms()
+    sent_while_held: list[int] = []
+
+    def watch() -> None:  # the batch runs in the test's thread: its database transaction is there
+        until(functools.partial(waiting, window, 6), "six images wait for a place")
+        until(lambda: slots.waiting == 2, "two are downloaded and wait for the transform")
+        sent_while_held.append(sum(server.hits.values()))
+        slots.open.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    fetcher = Fetcher(FetchLimits(), ALLOW_LOCAL)
+    with ThreadPoolExecutor(max_workers=8) as threads, django_capture_on_commit_callbacks(execute=False):
+        assert services.process_batch(
+            ids,
+            "node@host:1",
+            threads=threads,
+            fetcher=fetcher,
+            transform_slots=slots,
+            window=window,
+            lookup=lambda key: None,  # nothing made before (and no reads from the image threads)
+        )
+    watcher.join(WAIT)
+    assert sent_while_held == [2], "only the two in the window were sent"
+    assert counters(request_pk) == (8, 0)
+    assert sum(server.hits.values()) == 8 and window.inside == 0 and not window._waiting
