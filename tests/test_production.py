@@ -15,6 +15,7 @@ import pytest
 from django.test import Client
 
 from catalog import health
+from config.celery import MALLOC_TUNABLES, worker_environment
 
 REPO = Path(__file__).resolve().parents[1]
 # Variables a developer's shell (or `make test`) may have set that would change what is checked here.
@@ -153,3 +154,15 @@ def test_healthz_names_the_failing_part_and_logs_the_cause(
     }
     assert b"hunter2" not in response.content and b"ConnectionError" not in response.content
     assert "health check broker failed" in caplog.text and "hunter2" in caplog.text, "the cause is in the log"
+
+
+def test_the_compose_workers_start_with_the_malloc_options_make_run_gives_its_worker() -> None:
+    compose = (REPO / "docker-compose.yml").read_text()
+    assert f"GLIBC_TUNABLES: {MALLOC_TUNABLES}\n" in compose
+
+
+def test_a_worker_starts_with_malloc_options_unless_the_operator_chose_them() -> None:
+    assert worker_environment({"PATH": "/bin"}) == {"PATH": "/bin", "GLIBC_TUNABLES": MALLOC_TUNABLES}
+    assert "glibc.malloc.hugetlb=1" in MALLOC_TUNABLES.split(":")
+    for own in ({"MALLOC_ARENA_MAX": "4"}, {"GLIBC_TUNABLES": "glibc.malloc.arena_max=1"}):
+        assert worker_environment(own) == own, "an operator's own options are left alone"

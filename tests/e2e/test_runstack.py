@@ -12,12 +12,29 @@ from pathlib import Path
 
 import pytest
 
+from config.celery import worker_environment
 from tests.e2e.test_pipeline import photo
 from tests.e2e.test_recovery import csv_of, image_states, wait_for
 from tests.support.imageserver import ImageServer
 from tests.support.stack import REPO, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def worker_tunables(root: Path) -> set[str | None]:
+    """GLIBC_TUNABLES of each of the stack's Celery processes (the worker, its pool processes), as
+    /proc shows it: glibc parses it in place at the start, so only its first option is left there."""
+    found: set[str | None] = set()
+    for pid in processes_of(root):
+        try:
+            if b"celery" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        values = [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"GLIBC_TUNABLES=")]
+        found.add(values[0] if values else None)
+    return found
 
 
 def processes_of(root: Path) -> list[int]:
@@ -69,6 +86,11 @@ def test_a_stop_signal_stops_everything_and_leaves_nothing_claimed(
         assert code == 202, accepted
         request_id = accepted["request_id"]
         wait_for(lambda: any(s == "running" for _, s, _ in image_states(stack, request_id)), "a claim", stack)
+        expected = worker_environment(stack.env).get("GLIBC_TUNABLES") or ""
+        tunables = worker_tunables(tmp_path)
+        assert tunables and all(t and expected.startswith(t) for t in tunables), (
+            f"the worker and its pool processes start with malloc's options (config/celery.py): {tunables}"
+        )
 
         if target == "group":
             os.killpg(runner.pid, signum)

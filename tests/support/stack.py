@@ -18,6 +18,8 @@ from typing import Any
 
 import urllib3
 
+from config.celery import worker_environment
+
 REPO = Path(__file__).resolve().parents[2]
 # Variables a developer's shell may have set that must not leak into a test stack.
 _SCRUBBED = (
@@ -74,10 +76,12 @@ class Stack:
     def log_path(self, name: str) -> Path:
         return self.root / f"{name}.log"
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = self.log_path(name).open("ab")
         proc = subprocess.Popen(
-            args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=REPO, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = proc
         return proc
@@ -105,7 +109,7 @@ class Stack:
         args += ["--without-gossip", "--without-mingle"]
         if beat:
             args += ["--beat", f"--schedule={self.root / 'beat-schedule'}"]
-        self._spawn(name, args)
+        self._spawn(name, args, worker_environment(self.env))  # as runstack starts it
 
     def wait_worker_ready(self, name: str, timeout: float = 60) -> None:
         """Until the worker says it consumes (Celery logs "<hostname> ready.")."""

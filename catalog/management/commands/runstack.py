@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from catalog import services
 from catalog.management.commands.submit import pasteable_path
+from config.celery import worker_environment
 
 
 class Command(BaseCommand):
@@ -69,7 +70,8 @@ class Command(BaseCommand):
         # reaches only us, and we stop the children in order. Sent to the worker's pool processes too,
         # it killed one holding the pool's queue lock and billiard's shutdown hung until SIGKILL.
         web_process = subprocess.Popen(web, start_new_session=True)  # noqa: S603 - our own binaries
-        worker_process = subprocess.Popen(worker, start_new_session=True)  # noqa: S603
+        worker_env = worker_environment(os.environ)  # malloc's options, read by glibc at its start
+        worker_process = subprocess.Popen(worker, start_new_session=True, env=worker_env)  # noqa: S603
         children = {"web": web_process, "worker": worker_process}
         stopping: list[int] = []
 
