@@ -15,11 +15,13 @@ how long a download takes, with headroom for downloads that come back together, 
 host next door gets ``floor`` and a far one as many as its latency needs, up to ``ceiling`` (the
 threads). Until both have been timed the window is the whole ``ceiling``, as before it existed, so
 a far host's first wave is not held back while its latency is learnt. Places are handed out in the
-order asked for, so a process's oldest batch finishes first.
+order asked for, so a process's oldest batch finishes first. A download out much longer than the
+average stops counting (OVERDUE_TIMES), so a wedged host never holds the places other hosts need.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -32,6 +34,23 @@ SMOOTHING = 0.1
 # images queued for the transform keep it busy through a gap. At 1 s to first byte, 1,000 images ran
 # at 58.0 and 58.1 images/s with 1.5 against 60.4 and 63.4 with 2.5 (the window then ~120 places).
 HEADROOM = 2.5
+# A download out longer than this many times the average (and at least OVERDUE_MIN seconds) stops
+# counting against the window: a wedged or slow host's downloads would otherwise hold its places until
+# their read timeouts, and another host's images wait behind them (`python -m bench hosts`: the 200
+# good images beside a wedged host all done after 11.9 s; 5.2 s with a minimum of 1 s; 3.7 s with
+# 0.5 s, as without a window). They are still bounded, by the threads and the host's first wave
+# (catalog/hostpolicy.py).
+OVERDUE_TIMES = 4.0
+OVERDUE_MIN = 0.5
+
+
+class _Turn:
+    """A thread waiting for a place: its lock is released, and ``place`` set, when it is let in."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.place = -1
 
 
 class DownloadWindow:
@@ -43,7 +62,13 @@ class DownloadWindow:
         self.download_seconds: float | None = None  # running averages, None until timed
         self.transform_seconds: float | None = None
         self._lock = threading.Lock()
-        self._waiting: deque[threading.Lock] = deque()  # each held until its thread is let in
+        self._waiting: deque[_Turn] = deque()
+        self._ids = itertools.count()
+        self._out: dict[int, float] = {}  # places whose download is out: when it began
+        # Lets threads in as downloads become overdue (only while some wait), one thread a window.
+        self._watch = threading.Condition(self._lock)
+        self._watcher: threading.Thread | None = None
+        self._watching_until = math.inf  # when the watcher wakes next, unless notified
 
     @property
     def size(self) -> int:
@@ -52,34 +77,46 @@ class DownloadWindow:
         needed = HEADROOM * self.transforms * self.download_seconds / self.transform_seconds
         return min(self.ceiling, self.floor + math.ceil(needed))
 
-    def enter(self, until: float = math.inf) -> bool:
-        """Wait for a place, until ``until`` (time.monotonic()); whether one was given."""
+    @property
+    def overdue_after(self) -> float:
+        return max(OVERDUE_MIN, OVERDUE_TIMES * (self.download_seconds or 0.0))
+
+    def counted(self, now: float) -> int:
+        """Places that count against the window: all but those whose download is overdue."""
+        began_before = now - self.overdue_after
+        return self.inside - sum(began < began_before for began in self._out.values())
+
+    def enter(self, until: float = math.inf) -> int | None:
+        """Wait for a place, until ``until`` (time.monotonic()): its id, or None if none was given.
+        The place's download begins now."""
         with self._lock:
-            if not self._waiting and self.inside < self.size:
-                self.inside += 1
-                return True
-            turn = threading.Lock()
-            turn.acquire()
+            if not self._waiting and self.counted(time.monotonic()) < self.size:
+                return self._give()
+            turn = _Turn()
             self._waiting.append(turn)
+            self._start_watching()
         timeout = -1.0 if until == math.inf else max(0.0, until - time.monotonic())
-        if turn.acquire(timeout=timeout):
-            return True
+        if turn.lock.acquire(timeout=timeout):
+            return turn.place
         with self._lock:
             try:
                 self._waiting.remove(turn)
             except ValueError:  # let in between the timeout and here: the place is ours
-                return True
-        return False
+                return turn.place
+        return None
 
-    def leave(self) -> None:
+    def downloaded(self, place: int, seconds: float) -> None:
+        """The place's download took ``seconds`` (a far host's time to first byte and body, or our own
+        queue); it counts again if it was overdue."""
         with self._lock:
-            self.inside -= 1
+            self._out.pop(place, None)
+            self.download_seconds = _averaged(self.download_seconds, seconds)
             self._let_in()
 
-    def downloaded(self, seconds: float) -> None:
-        """A download took ``seconds`` (a far host's time to first byte and body, or our own queue)."""
+    def leave(self, place: int) -> None:
         with self._lock:
-            self.download_seconds = _averaged(self.download_seconds, seconds)
+            self._out.pop(place, None)
+            self.inside -= 1
             self._let_in()
 
     def transformed(self, seconds: float) -> None:
@@ -87,12 +124,40 @@ class DownloadWindow:
             self.transform_seconds = _averaged(self.transform_seconds, seconds)
             self._let_in()
 
+    def _give(self) -> int:
+        """A place, its download out from now (under the lock)."""
+        self.inside += 1
+        place = next(self._ids)
+        self._out[place] = time.monotonic()
+        if self._waiting and self._watching_until == math.inf:
+            self._watch.notify()  # the first download out to time (a later one is never due sooner)
+        return place
+
     def _let_in(self) -> None:
         """The first waiting threads, as far as there are places (under the lock)."""
-        size = self.size
-        while self._waiting and self.inside < size:
-            self.inside += 1
-            self._waiting.popleft().release()
+        size, now = self.size, time.monotonic()
+        while self._waiting and self.counted(now) < size:
+            turn = self._waiting.popleft()
+            turn.place = self._give()
+            turn.lock.release()
+
+    def _start_watching(self) -> None:
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch_overdue, name="download-window", daemon=True)
+            self._watcher.start()
+        else:
+            self._watch.notify()
+
+    def _watch_overdue(self) -> None:
+        """While threads wait: at each moment a download out becomes overdue, let them in."""
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                self._let_in()
+                after = self.overdue_after
+                coming = [began + after for began in self._out.values() if began + after > now]
+                self._watching_until = min(coming) if self._waiting and coming else math.inf
+                self._watch.wait(None if self._watching_until == math.inf else self._watching_until - now)
 
 
 def _averaged(average: float | None, sample: float) -> float:
@@ -105,23 +170,23 @@ class Place:
 
     def __init__(self, window: DownloadWindow | None) -> None:
         self.window = window
-        self.held = False
+        self.place: int | None = None
 
     def take(self, until: float) -> bool:
         """Whether a place was given by ``until`` (always, without a window)."""
         if self.window is None:
             return True
-        self.held = self.window.enter(until)
-        return self.held
+        self.place = self.window.enter(until)
+        return self.place is not None
 
     def give_back(self) -> None:
-        if self.held and self.window is not None:
-            self.held = False
-            self.window.leave()
+        if self.place is not None and self.window is not None:
+            place, self.place = self.place, None
+            self.window.leave(place)
 
     def downloaded(self, seconds: float) -> None:
-        if self.window is not None:
-            self.window.downloaded(seconds)
+        if self.place is not None and self.window is not None:
+            self.window.downloaded(self.place, seconds)
 
     def transformed(self, seconds: float) -> None:
         if self.window is not None:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from catalog import services
+from catalog import downloadwindow, services
 from catalog.downloadwindow import DownloadWindow
 from catalog.fetch import Fetcher, FetchLimits
 from catalog.models import ProductImage
@@ -32,7 +32,8 @@ def until(condition: Callable[[], bool], what: str) -> None:
 
 def enter_in_thread(window: DownloadWindow, order: list[int], n: int) -> threading.Thread:
     def enter() -> None:
-        assert window.enter(time.monotonic() + WAIT)
+        place = window.enter(time.monotonic() + WAIT)
+        assert place is not None
         order.append(n)
 
     thread = threading.Thread(target=enter, daemon=True)
@@ -48,15 +49,33 @@ def let_in(order: list[int], n: int) -> bool:
     return len(order) == n
 
 
+def timed(window: DownloadWindow, download: float, transform: float | None = None) -> None:
+    """One image through the window: its download took ``download`` s, its transform ``transform``."""
+    place = window.enter()
+    assert place is not None
+    window.downloaded(place, download)
+    window.leave(place)
+    if transform is not None:
+        window.transformed(transform)
+
+
+def held(window: DownloadWindow) -> int:
+    """A place whose download is over and whose transform has not begun: it counts however long."""
+    place = window.enter()
+    assert place is not None
+    window.downloaded(place, 0.0)
+    return place
+
+
 def test_the_window_is_every_thread_until_downloads_and_transforms_are_timed() -> None:
     window = DownloadWindow(floor=4, ceiling=200)
     assert window.size == 200, "a far host's first wave is not held back while its latency is learnt"
-    window.downloaded(0.002)
+    timed(window, 0.002)
     assert window.size == 200, "not before a transform is timed too"
     window.transformed(0.025)
     assert window.size == 5, "a host next door: the floor, and one for the download's time"
     for _ in range(200):  # the host turns far: 1 s to first byte and body
-        window.downloaded(1.0)
+        timed(window, 1.0)
     assert window.size == 4 + 100, "2.5 x (40 transforms a second x 1 s) more than the floor"
     window.ceiling = 64
     assert window.size == 64, "never more than the threads"
@@ -64,18 +83,20 @@ def test_the_window_is_every_thread_until_downloads_and_transforms_are_timed() -
 
 def test_places_go_in_the_order_asked_and_a_wait_ends_at_its_deadline() -> None:
     window = DownloadWindow(floor=1, ceiling=8)
-    window.downloaded(0.0)
-    window.transformed(1.0)  # size: the floor, 1
-    assert window.enter()
+    timed(window, 0.0, 1.0)  # size: the floor, 1
+    first = held(window)
     order: list[int] = []
-    threads = []
     for n in range(3):
-        threads.append(enter_in_thread(window, order, n))
+        enter_in_thread(window, order, n)
         until(functools.partial(waiting, window, n + 1), "each waits in turn")
-    assert not window.enter(time.monotonic() + 0.05), "the window is full: the wait ends at its deadline"
+    assert window.enter(time.monotonic() + 0.05) is None, "the window is full: the wait ends at its deadline"
     assert len(window._waiting) == 3, "and gave its turn up"
-    for n in range(3):
-        window.leave()
+    window.leave(first)
+    until(functools.partial(let_in, order, 1), "the next is let in once a place is given back")
+    for n in range(1, 3):
+        [place] = window._out  # the one let in: its download is out; over, it leaves at its transform
+        window.downloaded(place, 0.0)
+        window.leave(place)
         until(functools.partial(let_in, order, n + 1), "the next is let in once a place is given back")
     assert order == [0, 1, 2]
     assert window.inside == 1 and not window._waiting
@@ -83,18 +104,35 @@ def test_places_go_in_the_order_asked_and_a_wait_ends_at_its_deadline() -> None:
 
 def test_a_far_host_opens_the_window_to_those_waiting() -> None:
     window = DownloadWindow(floor=1, ceiling=8)
-    window.downloaded(0.0)
-    window.transformed(1.0)
-    assert window.enter()
+    timed(window, 0.0, 1.0)
+    first = held(window)
     order: list[int] = []
     threads = [enter_in_thread(window, order, n) for n in range(3)]
     until(lambda: len(window._waiting) == 3, "all three wait")
-    for _ in range(50):
-        window.downloaded(2.0)  # the transforms' 1 s each now cover 2 s downloads: 1 + 5 places
+    for _ in range(50):  # the transforms' 1 s each now cover 2 s downloads: 1 + 5 places
+        window.downloaded(first, 2.0)  # (timed as the first's: the window is full)
     until(lambda: len(order) == 3, "let in as the window grows")
     for thread in threads:
         thread.join(WAIT)
     assert window.inside == 4
+
+
+def test_a_download_out_too_long_stops_holding_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wedged host's download no longer counts once overdue: another host's images go on."""
+    monkeypatch.setattr(downloadwindow, "OVERDUE_MIN", 0.2)
+    window = DownloadWindow(floor=1, ceiling=8)
+    timed(window, 0.0, 1.0)  # one place; a download is overdue after 0.2 s
+    wedged = window.enter()
+    assert wedged is not None
+    order: list[int] = []
+    enter_in_thread(window, order, 0)
+    until(functools.partial(let_in, order, 1), "let in once the wedged download is overdue")
+    assert window.inside == 2 and wedged in window._out, "the wedged one still holds its thread"
+    window.downloaded(wedged, 0.0)  # it came at last (timed as instant: the window stays one place)
+    [other] = window._out
+    window.downloaded(other, 0.0)
+    assert window.counted(time.monotonic()) == 2, "both count again, over"
+    assert window.enter(time.monotonic() + 0.3) is None, "so nobody else gets in"
 
 
 def jpeg() -> bytes:
@@ -139,8 +177,7 @@ def test_images_wait_for_a_place_before_their_download_not_after_it(
     )
     ids = list(ProductImage.objects.filter(request_id=request_pk).values_list("pk", flat=True))
     window = DownloadWindow(floor=1, ceiling=8)
-    window.downloaded(0.0)
-    window.transformed(1.0)  # one place; two once a real download (well under 0.4 s) is timed
+    timed(window, 0.0, 1.0)  # one place; two once a real download (well under 0.4 s) is timed
     slots = HeldTransforms()
     sent_while_held: list[int] = []
 
