@@ -83,8 +83,18 @@ class DownloadWindow:
 
     def counted(self, now: float) -> int:
         """Places that count against the window: all but those whose download is overdue."""
-        began_before = now - self.overdue_after
-        return self.inside - sum(began < began_before for began in self._out.values())
+        return self.inside - self._overdue(now)[0]
+
+    def _overdue(self, now: float) -> tuple[int, float]:
+        """How many downloads out are overdue, and when the next one will be (math.inf: none out).
+        ``_out`` is in the order the downloads began (places are given in time order and only
+        removed), so the overdue ones come first and the scan stops at the first that is not."""
+        after, overdue = self.overdue_after, 0
+        for began in self._out.values():
+            if began + after > now:
+                return overdue, began + after
+            overdue += 1
+        return overdue, math.inf
 
     def enter(self, until: float = math.inf) -> int | None:
         """Wait for a place, until ``until`` (time.monotonic()): its id, or None if none was given.
@@ -135,18 +145,19 @@ class DownloadWindow:
 
     def _let_in(self) -> None:
         """The first waiting threads, as far as there are places (under the lock)."""
-        size, now = self.size, time.monotonic()
-        while self._waiting and self.counted(now) < size:
+        room = self.size - self.counted(time.monotonic())  # each place given counts: its download is new
+        while self._waiting and room > 0:
             turn = self._waiting.popleft()
             turn.place = self._give()
             turn.lock.release()
+            room -= 1
 
     def _start_watching(self) -> None:
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch_overdue, name="download-window", daemon=True)
             self._watcher.start()
-        else:
-            self._watch.notify()
+        elif self._watching_until == math.inf:
+            self._watch.notify()  # it sleeps until told: now someone waits (else it wakes when due anyway)
 
     def _watch_overdue(self) -> None:
         """While threads wait: at each moment a download out becomes overdue, let them in."""
@@ -154,9 +165,8 @@ class DownloadWindow:
             while True:
                 now = time.monotonic()
                 self._let_in()
-                after = self.overdue_after
-                coming = [began + after for began in self._out.values() if began + after > now]
-                self._watching_until = min(coming) if self._waiting and coming else math.inf
+                due = self._overdue(now)[1]
+                self._watching_until = due if self._waiting else math.inf
                 self._watch.wait(None if self._watching_until == math.inf else self._watching_until - now)
 
 

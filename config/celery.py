@@ -62,7 +62,7 @@ MALLOC_OPTIONS = {  # name: (its number in glibc's malloc.h, value)
 # 0.6-0.7 ms an image a process, against 1.3-1.6 (30 November).
 MALLOC_TUNABLES = ":".join(
     [
-        "glibc.malloc.arena_max=2",
+        f"glibc.malloc.arena_max={MALLOC_OPTIONS['M_ARENA_MAX'][1]}",
         f"glibc.malloc.mmap_threshold={MALLOC_OPTIONS['M_MMAP_THRESHOLD'][1]}",
         f"glibc.malloc.trim_threshold={MALLOC_OPTIONS['M_TRIM_THRESHOLD'][1]}",
         "glibc.malloc.hugetlb=1",

@@ -82,9 +82,10 @@ def process_batch(
         priors = reuse.priors(claims, transform_options)  # what each URL sent last time
         runs = _Runs(threads, contextvars.copy_context())
 
+        produce = functools.partial(_outcome, window=window, waits_end=waits_end)
+
         def start(claimed: ClaimedImage) -> None:
             prior = priors.get(claimed.image.pk, reuse.NO_PRIOR)
-            produce = functools.partial(_outcome, window=window, waits_end=waits_end)
             runs.start(claimed, produce, claimed, prior, fetcher, transform_slots, lookup)
 
         for claimed in claims:
