@@ -13,10 +13,14 @@ So an image waits for a place here before its download, and leaves at its transf
 end, when it has no transform). The places are sized by Little's law: the transforms' rate times
 how long a download takes, with headroom for downloads that come back together, plus ``floor``: a
 host next door gets ``floor`` and a far one as many as its latency needs, up to ``ceiling`` (the
-threads). Until both have been timed the window is the whole ``ceiling``, as before it existed, so
-a far host's first wave is not held back while its latency is learnt. Places are handed out in the
-order asked for, so a process's oldest batch finishes first. A download out much longer than the
-average stops counting (OVERDUE_TIMES), so a wedged host never holds the places other hosts need.
+threads). Until a download has come back, its latency is at least the age of the oldest one out,
+so the window opens as that grows: a host next door answers before it has grown past the floor,
+and a far one has ~120 places out by a third of a second (until a transform is timed, one is taken
+to last TRANSFORM_PRIOR). It was the whole ``ceiling`` then: from a host next door every thread
+downloaded at once at the start, and the first transforms waited ~0.5 s for the GIL among them.
+Places are handed out in the order asked for, so a process's oldest batch finishes first. A
+download out much longer than the average stops counting (OVERDUE_TIMES), so a wedged host never
+holds the places other hosts need.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ HEADROOM = 2.5
 # (catalog/hostpolicy.py).
 OVERDUE_TIMES = 4.0
 OVERDUE_MIN = 0.5
+# A transform's time until one is timed: a 2 MP photo's here is 15-20 ms; shorter errs towards more
+# places, so a far host's first wave is held back less.
+TRANSFORM_PRIOR = 0.01
+# While the window grows with its oldest download's age, how often it lets waiters in at most.
+GROWTH_TICK = 0.01
 
 
 class _Turn:
@@ -72,10 +81,27 @@ class DownloadWindow:
 
     @property
     def size(self) -> int:
-        if self.download_seconds is None or not self.transform_seconds:
-            return self.ceiling
-        needed = HEADROOM * self.transforms * self.download_seconds / self.transform_seconds
+        return self.size_at(time.monotonic())
+
+    def size_at(self, now: float) -> int:
+        """Places for the latency known at ``now``: averaged, or until a download has come back, the
+        age of the oldest out (it will take at least that long)."""
+        download = self.download_seconds
+        if download is None:
+            download = now - next(iter(self._out.values()), now)
+        transform = self.transform_seconds or TRANSFORM_PRIOR
+        needed = HEADROOM * self.transforms * download / transform
         return min(self.ceiling, self.floor + math.ceil(needed))
+
+    def _grows_at(self, now: float) -> float:
+        """When the window will have grown by a place, while it grows with the oldest download's age
+        (math.inf: it does not). No sooner than GROWTH_TICK from now."""
+        if self.download_seconds is not None or not self._out or self.size_at(now) >= self.ceiling:
+            return math.inf
+        oldest = next(iter(self._out.values()))
+        per_place = (self.transform_seconds or TRANSFORM_PRIOR) / (HEADROOM * self.transforms)
+        places = self.size_at(now) - self.floor  # covered until the age reaches places x per_place
+        return max(now + GROWTH_TICK, oldest + places * per_place)
 
     @property
     def overdue_after(self) -> float:
@@ -100,7 +126,8 @@ class DownloadWindow:
         """Wait for a place, until ``until`` (time.monotonic()): its id, or None if none was given.
         The place's download begins now."""
         with self._lock:
-            if not self._waiting and self.counted(time.monotonic()) < self.size:
+            now = time.monotonic()
+            if not self._waiting and self.counted(now) < self.size_at(now):
                 return self._give()
             turn = _Turn()
             self._waiting.append(turn)
@@ -145,7 +172,8 @@ class DownloadWindow:
 
     def _let_in(self) -> None:
         """The first waiting threads, as far as there are places (under the lock)."""
-        room = self.size - self.counted(time.monotonic())  # each place given counts: its download is new
+        now = time.monotonic()
+        room = self.size_at(now) - self.counted(now)  # each place given counts: its download is new
         while self._waiting and room > 0:
             turn = self._waiting.popleft()
             turn.place = self._give()
@@ -160,12 +188,13 @@ class DownloadWindow:
             self._watch.notify()  # it sleeps until told: now someone waits (else it wakes when due anyway)
 
     def _watch_overdue(self) -> None:
-        """While threads wait: at each moment a download out becomes overdue, let them in."""
+        """While threads wait: at each moment a download out becomes overdue, or the window grows
+        with its oldest download's age, let them in."""
         with self._lock:
             while True:
                 now = time.monotonic()
                 self._let_in()
-                due = self._overdue(now)[1]
+                due = min(self._overdue(now)[1], self._grows_at(now))
                 self._watching_until = due if self._waiting else math.inf
                 self._watch.wait(None if self._watching_until == math.inf else self._watching_until - now)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,11 +68,21 @@ def held(window: DownloadWindow) -> int:
     return place
 
 
-def test_the_window_is_every_thread_until_downloads_and_transforms_are_timed() -> None:
+def test_until_a_download_comes_back_the_window_grows_with_the_oldest_ones_age() -> None:
     window = DownloadWindow(floor=4, ceiling=200)
-    assert window.size == 200, "a far host's first wave is not held back while its latency is learnt"
-    timed(window, 0.002)
-    assert window.size == 200, "not before a transform is timed too"
+    assert window.size == 4, "nothing out: the floor, not every thread at once at a host next door"
+    first = window.enter()
+    assert first is not None
+    began = window._out[first]
+    # Its latency is at least its age; a transform is taken to last TRANSFORM_PRIOR (10 ms) until timed.
+    assert window.size_at(began) == 4
+    assert window.size_at(began + 0.1) == 4 + 25, "2.5 x 0.1 s / 10 ms more than the floor"
+    assert window.size_at(began + 10) == 200, "never more than the threads"
+    assert began < window._grows_at(began + 0.1) <= began + 0.1 + downloadwindow.GROWTH_TICK
+    window.downloaded(first, 0.002)
+    window.leave(first)
+    assert window.size_at(began + 10) == 5, "once one is back: its time, not the age of what is out"
+    assert window._grows_at(began + 10) == math.inf
     window.transformed(0.025)
     assert window.size == 5, "a host next door: the floor, and one for the download's time"
     for _ in range(200):  # the host turns far: 1 s to first byte and body
@@ -79,6 +90,18 @@ def test_the_window_is_every_thread_until_downloads_and_transforms_are_timed() -
     assert window.size == 4 + 100, "2.5 x (40 transforms a second x 1 s) more than the floor"
     window.ceiling = 64
     assert window.size == 64, "never more than the threads"
+
+
+def test_a_far_hosts_first_wave_is_let_in_as_its_latency_shows() -> None:
+    window = DownloadWindow(floor=1, ceiling=8)
+    order: list[int] = []
+    threads = [enter_in_thread(window, order, n) for n in range(8)]
+    # The first takes the floor's place; its download never comes back in this test, and the others
+    # are let in by the watcher as its age grows (by 40 ms: 1 + 2.5 x 0.04 s / 10 ms = 11 places).
+    until(lambda: len(order) == 8, "all let in while the first download is still out")
+    for thread in threads:
+        thread.join(WAIT)
+    assert window.inside == 8 and window.download_seconds is None
 
 
 def test_places_go_in_the_order_asked_and_a_wait_ends_at_its_deadline() -> None:
