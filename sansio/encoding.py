@@ -6,7 +6,12 @@ animation) is resized. A failure here is ours, not the file's: ``EncodeFailed``.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import queue
+from collections.abc import Iterator
+from typing import IO
 
 from PIL import Image
 
@@ -30,10 +35,69 @@ class EncodeFailed(RuntimeError):
     """The input was read, but its output could not be written: our fault, not the file's (internal)."""
 
 
+# Pillow encodes into a file with a descriptor with the GIL released (ImageFile._save's
+# encode_to_file), but into a BytesIO chunk by chunk with it held: a 0.5 MP JPEG's whole ~5 ms
+# encode, during which a worker process's download and database threads cannot run (a thread
+# counting in a loop beside it ran at half speed; beside an encode into a file, at full speed). So
+# still images are encoded into an in-memory file (memfd: no disk, nothing outside this process),
+# reused: one per thread encoding at once, emptied after each output is read back.
+_SPOOLS: queue.SimpleQueue[IO[bytes]] = queue.SimpleQueue()
+
+
+def _close_inherited_spools() -> None:
+    """In a forked child: its parent's spools are the same files, which both would write at once."""
+    while True:
+        try:
+            _SPOOLS.get_nowait().close()
+        except queue.Empty:
+            return
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_spools)
+
+
+@contextlib.contextmanager
+def _spool() -> Iterator[IO[bytes]]:
+    if not hasattr(os, "memfd_create"):  # not Linux: the GIL stays held, nothing else changes
+        yield io.BytesIO()
+        return
+    try:
+        spool = _SPOOLS.get_nowait()
+    except queue.Empty:
+        spool = open(os.memfd_create("encoded", os.MFD_CLOEXEC), "w+b")  # noqa: SIM115 - kept for reuse
+    try:
+        yield spool
+    finally:
+        spool.seek(0)
+        spool.truncate()  # its pages go back to the system; an output can be megabytes
+        _SPOOLS.put(spool)
+
+
+def _written(spool: IO[bytes]) -> bytes:
+    if isinstance(spool, io.BytesIO):
+        return spool.getvalue()
+    spool.flush()
+    return os.pread(spool.fileno(), spool.tell(), 0)
+
+
 def encode(
     im: Image.Image, out_format: str, quality: int, background: tuple[int, ...], icc: bytes | None
 ) -> bytes:
-    buf = io.BytesIO()
+    with _spool() as spool:
+        _encode_into(spool, im, out_format, quality, background=background, icc=icc)
+        return _written(spool)
+
+
+def _encode_into(
+    buf: IO[bytes],
+    im: Image.Image,
+    out_format: str,
+    quality: int,
+    *,
+    background: tuple[int, ...],
+    icc: bytes | None,
+) -> None:
     extra: dict[str, object] = {}
     if icc:
         extra["icc_profile"] = icc
@@ -48,7 +112,6 @@ def encode(
         im.save(buf, "GIF")
     else:
         im.save(buf, out_format, quality=quality, **extra)
-    return buf.getvalue()
 
 
 def encode_animation(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -202,3 +203,42 @@ def test_an_encoder_failure_is_ours_not_the_files(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(encoding, "encode", broken)
     with pytest.raises(images.EncodeFailed):
         transform(corpus.jpeg((64, 48)))
+
+
+@pytest.mark.parametrize("out_format", ["JPEG", "PNG", "WEBP", "GIF"])
+def test_an_output_encoded_through_the_reused_in_memory_file_is_the_same_as_through_bytesio(
+    out_format: str,
+) -> None:
+    # Encoding into a file lets Pillow release the GIL (sansio/encoding.py); the bytes must not change,
+    # and a spool reused after a bigger output must not keep that output's tail.
+    big = Image.effect_noise((300, 200), 60).convert("RGB")
+    small = Image.linear_gradient("L").convert("RGB").resize((40, 30))
+    for im in (big, small, big):
+        expected = io.BytesIO()
+        if out_format == "JPEG":
+            im.save(expected, "JPEG", quality=50, optimize=encoding.JPEG_OPTIMIZE)
+        elif out_format == "PNG":
+            im.save(expected, "PNG", compress_level=encoding.PNG_COMPRESS_LEVEL)
+        elif out_format == "WEBP":
+            im.save(expected, "WEBP", quality=50, method=encoding.WEBP_METHOD)
+        else:
+            im.save(expected, "GIF")
+        assert encoding.encode(im, out_format, 50, (255, 255, 255), None) == expected.getvalue()
+
+
+def test_a_forked_child_does_not_write_into_its_parents_spool() -> None:
+    im = Image.linear_gradient("L").convert("RGB")
+    first = encoding.encode(im, "JPEG", 50, (255, 255, 255), None)  # leaves a spool in the queue
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its encode must not use the parent's file
+        os.close(reader)
+        ok = encoding._SPOOLS.empty() and encoding.encode(im, "JPEG", 50, (255, 255, 255), None) == first
+        os.write(writer, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(writer)
+    try:
+        assert os.read(reader, 1) == b"1"
+    finally:
+        os.close(reader)
+        os.waitpid(pid, 0)
