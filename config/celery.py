@@ -1,6 +1,7 @@
 """The Celery application; its settings are the CELERY_* names in config/settings/ (broker.py, workers.py)."""
 
 import ctypes
+import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -136,6 +137,16 @@ def _serve_metrics(**kwargs: Any) -> None:
 
 # Claims of processes known to be gone are released at once (catalog/workers.py). Imported in each
 # handler: catalog needs Django's apps, loaded by the time the worker starts.
+@worker_init.connect
+def _freeze_inherited_objects(**kwargs: Any) -> None:
+    """Before the pool processes are forked: what the main process has made so far (Django, the
+    apps, every module) is left out of the garbage collector's passes. Else a pool process's full
+    collections write to each inherited object's header, so the kernel copies every page of them
+    (copy-on-write): under perf, 1.1% of the pool's CPU on 1,000 local images went to copying pages
+    in gc_collect_main (the Python docs recommend gc.freeze() before fork for this)."""
+    gc.freeze()
+
+
 @worker_init.connect
 def _note_main_process(sender: Any, **kwargs: Any) -> None:
     global _pool_size  # noqa: PLW0603 - the main process's one fact for the processes it forks
