@@ -13,11 +13,12 @@ So an image waits for a place here before its download, and leaves at its transf
 end, when it has no transform). The places are sized by Little's law: the transforms' rate times
 how long a download takes, with headroom for downloads that come back together, plus ``floor``: a
 host next door gets ``floor`` and a far one as many as its latency needs, up to ``ceiling`` (the
-threads). Until a download has come back, its latency is at least the age of the oldest one out,
-so the window opens as that grows: a host next door answers before it has grown past the floor,
-and a far one has ~120 places out by a third of a second (until a transform is timed, one is taken
-to last TRANSFORM_PRIOR). It was the whole ``ceiling`` then: from a host next door every thread
-downloaded at once at the start, and the first transforms waited ~0.5 s for the GIL among them.
+threads). Until a download has come back, the window starts at the floor and doubles every
+FIRST_WAVE_DOUBLING while nothing comes back, as TCP's slow start does: a host next door answers
+before it has grown much, and a far one has every thread out within a fifth of a second. It was the
+whole ``ceiling`` then: from a host next door every thread downloaded at once at the start, and the
+first transforms waited ~0.5 s for the GIL among them. Until a transform is timed, one is taken to
+last TRANSFORM_PRIOR.
 Places are handed out in the order asked for, so a process's oldest batch finishes first. A
 download out much longer than the average stops counting (OVERDUE_TIMES), so a wedged host never
 holds the places other hosts need.
@@ -49,6 +50,11 @@ OVERDUE_MIN = 0.5
 # A transform's time until one is timed: a 2 MP photo's here is 15-20 ms; shorter errs towards more
 # places, so a far host's first wave is held back less.
 TRANSFORM_PRIOR = 0.01
+# Until a download has come back, the window doubles every this many seconds from the floor: 8, 16,
+# ... 128 places by 0.2 s. Growing linearly with the oldest download's age (2.5 places a 10 ms) had
+# every thread out only by 0.48 s, and 1,000 images from a host 1 s away ran at 0.70 of the plain
+# loop, against 0.73 with every thread out at once.
+FIRST_WAVE_DOUBLING = 0.05
 # While the window grows with its oldest download's age, how often it lets waiters in at most.
 GROWTH_TICK = 0.01
 
@@ -84,24 +90,25 @@ class DownloadWindow:
         return self.size_at(time.monotonic())
 
     def size_at(self, now: float) -> int:
-        """Places for the latency known at ``now``: averaged, or until a download has come back, the
-        age of the oldest out (it will take at least that long)."""
-        download = self.download_seconds
-        if download is None:
-            download = now - next(iter(self._out.values()), now)
+        """Places for the latency known at ``now``: by Little's law from the averages, or until a
+        download has come back, the floor doubled for every FIRST_WAVE_DOUBLING the oldest is out."""
+        if self.download_seconds is None:
+            age = now - next(iter(self._out.values()), now)
+            return min(self.ceiling, math.ceil(self.floor * 2 ** (age / FIRST_WAVE_DOUBLING)))
         transform = self.transform_seconds or TRANSFORM_PRIOR
-        needed = HEADROOM * self.transforms * download / transform
+        needed = HEADROOM * self.transforms * self.download_seconds / transform
         return min(self.ceiling, self.floor + math.ceil(needed))
 
     def _grows_at(self, now: float) -> float:
         """When the window will have grown by a place, while it grows with the oldest download's age
         (math.inf: it does not). No sooner than GROWTH_TICK from now."""
-        if self.download_seconds is not None or not self._out or self.size_at(now) >= self.ceiling:
+        if self.download_seconds is not None or not self._out:
+            return math.inf
+        size = self.size_at(now)
+        if size >= self.ceiling:
             return math.inf
         oldest = next(iter(self._out.values()))
-        per_place = (self.transform_seconds or TRANSFORM_PRIOR) / (HEADROOM * self.transforms)
-        places = self.size_at(now) - self.floor  # covered until the age reaches places x per_place
-        return max(now + GROWTH_TICK, oldest + places * per_place)
+        return max(now + GROWTH_TICK, oldest + FIRST_WAVE_DOUBLING * math.log2((size + 1) / self.floor))
 
     @property
     def overdue_after(self) -> float:

@@ -74,9 +74,9 @@ def test_until_a_download_comes_back_the_window_grows_with_the_oldest_ones_age()
     first = window.enter()
     assert first is not None
     began = window._out[first]
-    # Its latency is at least its age; a transform is taken to last TRANSFORM_PRIOR (10 ms) until timed.
+    # Until one comes back, the floor doubled every FIRST_WAVE_DOUBLING (50 ms) the oldest is out.
     assert window.size_at(began) == 4
-    assert window.size_at(began + 0.1) == 4 + 25, "2.5 x 0.1 s / 10 ms more than the floor"
+    assert window.size_at(began + 0.1) == 16, "two doublings"
     assert window.size_at(began + 10) == 200, "never more than the threads"
     assert began < window._grows_at(began + 0.1) <= began + 0.1 + downloadwindow.GROWTH_TICK
     window.downloaded(first, 0.002)
@@ -97,7 +97,7 @@ def test_a_far_hosts_first_wave_is_let_in_as_its_latency_shows() -> None:
     order: list[int] = []
     threads = [enter_in_thread(window, order, n) for n in range(8)]
     # The first takes the floor's place; its download never comes back in this test, and the others
-    # are let in by the watcher as its age grows (by 40 ms: 1 + 2.5 x 0.04 s / 10 ms = 11 places).
+    # are let in by the watcher as its age grows (8 places by 150 ms).
     until(lambda: len(order) == 8, "all let in while the first download is still out")
     for thread in threads:
         thread.join(WAIT)
