@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import select
+import signal
 
 import pytest
 from hypothesis import given, settings
@@ -230,15 +232,20 @@ def test_a_forked_child_does_not_write_into_its_parents_spool() -> None:
     im = Image.linear_gradient("L").convert("RGB")
     first = encoding.encode(im, "JPEG", 50, (255, 255, 255), None)  # leaves a spool in the queue
     reader, writer = os.pipe()
+    ready: list[int] = []
     pid = os.fork()
-    if pid == 0:  # the child: its encode must not use the parent's file
-        os.close(reader)
-        ok = encoding._SPOOLS.empty() and encoding.encode(im, "JPEG", 50, (255, 255, 255), None) == first
-        os.write(writer, b"1" if ok else b"0")
-        os._exit(0)
+    if pid == 0:  # the child: its encode must not use the parent's file; it never returns to pytest
+        try:
+            ok = encoding._SPOOLS.empty() and encoding.encode(im, "JPEG", 50, (255, 255, 255), None) == first
+            os.write(writer, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
     os.close(writer)
     try:
-        assert os.read(reader, 1) == b"1"
+        ready, _, _ = select.select([reader], [], [], 30)  # a child stuck would never write
+        assert ready and os.read(reader, 1) == b"1"
     finally:
         os.close(reader)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
