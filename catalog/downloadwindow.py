@@ -94,7 +94,7 @@ class DownloadWindow:
         download has come back, the floor doubled for every FIRST_WAVE_DOUBLING the oldest is out."""
         if self.download_seconds is None:
             age = now - next(iter(self._out.values()), now)
-            return min(self.ceiling, math.ceil(self.floor * 2 ** (age / FIRST_WAVE_DOUBLING)))
+            return min(self.ceiling, math.floor(self.floor * 2 ** (age / FIRST_WAVE_DOUBLING)))
         transform = self.transform_seconds or TRANSFORM_PRIOR
         needed = HEADROOM * self.transforms * self.download_seconds / transform
         return min(self.ceiling, self.floor + math.ceil(needed))

@@ -76,9 +76,9 @@ def test_until_a_download_comes_back_the_window_grows_with_the_oldest_ones_age()
     began = window._out[first]
     # Until one comes back, the floor doubled every FIRST_WAVE_DOUBLING (50 ms) the oldest is out.
     assert window.size_at(began) == 4
-    assert window.size_at(began + 0.1) == 16, "two doublings"
+    assert window.size_at(began + 0.125) == 22, "4 x 2^2.5, two and a half doublings"
     assert window.size_at(began + 10) == 200, "never more than the threads"
-    assert began < window._grows_at(began + 0.1) <= began + 0.1 + downloadwindow.GROWTH_TICK
+    assert began < window._grows_at(began + 0.125) <= began + 0.125 + downloadwindow.GROWTH_TICK
     window.downloaded(first, 0.002)
     window.leave(first)
     assert window.size_at(began + 10) == 5, "once one is back: its time, not the age of what is out"
