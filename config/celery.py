@@ -135,8 +135,6 @@ def _serve_metrics(**kwargs: Any) -> None:
     serve_worker_metrics()
 
 
-# Claims of processes known to be gone are released at once (catalog/workers.py). Imported in each
-# handler: catalog needs Django's apps, loaded by the time the worker starts.
 @worker_init.connect
 def _freeze_inherited_objects(**kwargs: Any) -> None:
     """Before the pool processes are forked: what the main process has made so far (Django, the
@@ -147,6 +145,8 @@ def _freeze_inherited_objects(**kwargs: Any) -> None:
     gc.freeze()
 
 
+# Claims of processes known to be gone are released at once (catalog/workers.py). Imported in each
+# handler: catalog needs Django's apps, loaded by the time the worker starts.
 @worker_init.connect
 def _note_main_process(sender: Any, **kwargs: Any) -> None:
     global _pool_size  # noqa: PLW0603 - the main process's one fact for the processes it forks
