@@ -75,10 +75,12 @@ def _spool() -> Iterator[IO[bytes]]:
 
 
 def _written(spool: IO[bytes]) -> bytes:
+    """All the spool holds, as BytesIO.getvalue() gives it: it was empty before this output, which an
+    encoder may have written out of order (its size, not its position, is the output's length)."""
     if isinstance(spool, io.BytesIO):
         return spool.getvalue()
     spool.flush()
-    return os.pread(spool.fileno(), spool.tell(), 0)
+    return os.pread(spool.fileno(), os.fstat(spool.fileno()).st_size, 0)
 
 
 def encode(
