@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import sqlite3
 import threading
 import time
 import uuid
@@ -31,12 +30,11 @@ NO_LEASE_EXPIRY = {"IMAGE_LEASE_SECONDS": "3600"}
 
 def image_states(stack: Stack, request_id: str) -> list[tuple[int, str, int]]:
     """(pk, status, attempts) of each image of the request, first rows first, read from the database."""
-    with sqlite3.connect(f"file:{stack.root / 'var/db.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
-        return db.execute(
-            "SELECT i.id, i.status, i.attempts FROM catalog_productimage i JOIN catalog_processingrequest r "
-            "ON r.id = i.request_id WHERE r.request_id = ? ORDER BY i.id",
-            (request_id.replace("-", ""),),
-        ).fetchall()
+    return stack.read_database(
+        "SELECT i.id, i.status, i.attempts FROM catalog_productimage i JOIN catalog_processingrequest r "
+        "ON r.id = i.request_id WHERE r.request_id = ? ORDER BY i.id",
+        (request_id.replace("-", ""),),
+    )
 
 
 def wait_for(condition: Callable[[], bool], what: str, stack: Stack, timeout: float = 120) -> None:
@@ -141,12 +139,11 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
 
 
 def claimants(stack: Stack, request_id: str) -> set[str]:
-    with sqlite3.connect(f"file:{stack.root / 'var/db.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
-        rows = db.execute(
-            "SELECT i.claimed_by FROM catalog_productimage i JOIN catalog_processingrequest r "
-            "ON r.id = i.request_id WHERE r.request_id = ? AND i.status = 'running'",
-            (request_id.replace("-", ""),),
-        ).fetchall()
+    rows = stack.read_database(
+        "SELECT i.claimed_by FROM catalog_productimage i JOIN catalog_processingrequest r "
+        "ON r.id = i.request_id WHERE r.request_id = ? AND i.status = 'running'",
+        (request_id.replace("-", ""),),
+    )
     return {name for (name,) in rows}
 
 

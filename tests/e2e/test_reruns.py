@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -142,8 +141,7 @@ def upload_in_thread(
 
 def key_rows(stack: Stack, key: str) -> list[tuple[int | None]]:
     """The key's rows in the stack's database, each with the id of the request it is bound to (or None)."""
-    with sqlite3.connect(f"file:{stack.root / 'var/db.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
-        return db.execute("SELECT request_id FROM catalog_idempotentupload WHERE key = ?", (key,)).fetchall()
+    return stack.read_database("SELECT request_id FROM catalog_idempotentupload WHERE key = ?", (key,))
 
 
 def test_a_duplicate_upload_while_the_first_is_being_accepted_is_409(

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -232,3 +233,10 @@ class Stack:
 
     def get(self, url: str) -> urllib3.BaseHTTPResponse:
         return self.http.request("GET", url)
+
+    def read_database(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` read from this stack's SQLite database (the embedded default), read-only,
+        beside its processes."""
+        path = self.root / "var" / "db.sqlite3"
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            return db.execute(sql, params).fetchall()
