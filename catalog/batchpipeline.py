@@ -13,7 +13,10 @@ all it has left is transforms (its downloads over: the next batch's downloads th
 host's latency while these images transform, instead of after them), or once its images left running
 all wait on hosts that have not answered (a wedged host's first wave, catalog/hostpolicy.py: such a
 host holds the process's threads and batches only as far as its first wave). At most ``depth``
-batches have given their room up at a time, so a process holds at most twice ``depth``.
+batches have given their room up at a time, so a process holds at most twice ``depth``. With the
+process's download window, the next batch also waits until the images in hand are fewer than the
+window's places and its floor (DownloadWindow.wait_for_room): a process takes what it can start
+soon, and the rest waits in the worker, or the broker, for a process with idle cores.
 
 The database stays the record: a batch is claimed, settled and its claims released as before; a
 process that dies with batches in hand has its claims released by its worker (catalog/workers.py).
@@ -24,19 +27,23 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections
+
+from catalog.downloadwindow import DownloadWindow
 
 logger = logging.getLogger(__name__)
 
 
 class BatchPipeline:
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, window: DownloadWindow | None = None, room_wait: float = 0.0) -> None:
         if depth < 1:
             raise ValueError("a pipeline holds at least one batch")
         self.depth = depth
+        self.window = window
+        self.room_wait = room_wait
         self._room = threading.BoundedSemaphore(depth)
         # As many again for batches that gave their room up (free_room) and still wait on a host.
         self._runners = ThreadPoolExecutor(max_workers=2 * depth, thread_name_prefix="batch")
@@ -45,16 +52,24 @@ class BatchPipeline:
         self._given_up = 0  # of those, how many gave their room up (at most depth)
         self._ended = threading.Condition()
 
-    def run(self, batch: Callable[[], None]) -> None:
-        """Wait until fewer than ``depth`` batches are in hand, then start ``batch`` in a thread."""
+    def run(self, batch: Callable[[], None], images: Collection[int] = ()) -> None:
+        """Wait until fewer than ``depth`` batches are in hand, and (with a window) until few of their
+        ``images`` wait for a place, then start ``batch`` in a thread."""
         self._room.acquire()
+        if self.window is not None:
+            # Past this wait the batch is taken anyway: images in hand that never leave (a bug) slow
+            # the process's intake, they do not stop it.
+            self.window.wait_for_room(self.room_wait)
+            self.window.expect(images)
         with self._ended:
             self._batches += 1
         try:
-            self._runners.submit(contextvars.copy_context().run, self._run_then_free, batch)
+            self._runners.submit(contextvars.copy_context().run, self._run_then_free, batch, images)
         except BaseException:
             self._end()
             self._room.release()
+            if self.window is not None:
+                self.window.forget(images)
             raise
 
     def free_room(self) -> None:
@@ -75,7 +90,7 @@ class BatchPipeline:
             self._batches -= 1
             self._ended.notify_all()
 
-    def _run_then_free(self, batch: Callable[[], None]) -> None:
+    def _run_then_free(self, batch: Callable[[], None], images: Collection[int]) -> None:
         # As Celery does in a task's process before each task: a connection past its age or broken
         # is closed (this thread's own: a thread keeps its connection from batch to batch).
         close_old_connections()
@@ -96,6 +111,8 @@ class BatchPipeline:
         except Exception:  # a batch's own failures are settled by it: this is a bug, or the database
             logger.exception("a batch of images ended with an error; its claims are released by the lease")
         finally:
+            if self.window is not None:
+                self.window.forget(images)  # those it never started (given back at its time limit)
             self._mine.free = None
             if gave_up:
                 with self._ended:

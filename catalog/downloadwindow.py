@@ -22,6 +22,12 @@ last TRANSFORM_PRIOR.
 Places are handed out in the order asked for, so a process's oldest batch finishes first. A
 download out much longer than the average stops counting (OVERDUE_TIMES), so a wedged host never
 holds the places other hosts need.
+
+The window also decides when its process takes its next batch (catalog/batchpipeline.py): once it
+has fewer images in hand before their transform (placed, waiting, or handed over and yet to ask)
+than its places and its floor. A process took batches while it had room for batches, whatever they
+held, so at a request's end one process could have many images left and the other none: with
+1,000 images in batches of 32, one core ran 0.5-1.5 s alone at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 
 # Weight of the newest download or transform in the running averages: a host's latency is learnt
 # within ~20 images, and one slow download does not open the window wide.
@@ -57,6 +64,8 @@ TRANSFORM_PRIOR = 0.01
 FIRST_WAVE_DOUBLING = 0.05
 # While the window grows with its oldest download's age, how often it lets waiters in at most.
 GROWTH_TICK = 0.01
+# How often a process waiting to take its next batch (wait_for_room) looks again at most.
+ROOM_LOOK = 0.05
 
 
 class _Turn:
@@ -84,6 +93,12 @@ class DownloadWindow:
         self._watch = threading.Condition(self._lock)
         self._watcher: threading.Thread | None = None
         self._watching_until = math.inf  # when the watcher wakes next, unless notified
+        # Images handed to this process that have not asked for a place yet (expect, forget): with
+        # those placed and waiting, its images in hand, which decide when it takes its next batch
+        # (wait_for_room).
+        self._expected: set[int] = set()
+        self._in_hand_fell = threading.Condition(self._lock)
+        self._room_waiters = 0
 
     @property
     def size(self) -> int:
@@ -129,10 +144,57 @@ class DownloadWindow:
             overdue += 1
         return overdue, math.inf
 
-    def enter(self, until: float = math.inf) -> int | None:
-        """Wait for a place, until ``until`` (time.monotonic()): its id, or None if none was given.
-        The place's download begins now."""
+    def expect(self, images: Iterable[int]) -> None:
+        """These images (their ids) are in this process's hands and will ask for a place."""
         with self._lock:
+            self._expected.update(images)
+
+    def forget(self, images: Iterable[int]) -> None:
+        """Those of these images that have not asked for a place will not (not claimed; their batch
+        ended)."""
+        with self._lock:
+            before = len(self._expected)
+            self._expected.difference_update(images)
+            if len(self._expected) < before:
+                self._fewer_in_hand()
+
+    def wait_for_room(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until the images in hand before their transform (placed, less
+        those overdue, waiting for a place, or yet to ask) are fewer than the window's places and its
+        floor again: one more batch is then taken while the ones in hand still cover the latency, and
+        not one that would sit here while another process has cores idle. Whether that came."""
+
+        def room() -> bool:
+            now = time.monotonic()
+            in_hand = self.counted(now) + len(self._expected) + len(self._waiting)
+            return in_hand < self.size_at(now) + self.floor
+
+        end = time.monotonic() + timeout
+        with self._lock:
+            self._room_waiters += 1
+            try:
+                while not room():
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        return False
+                    # Woken as images leave or are let in; the window also grows, or a download goes
+                    # overdue, with no one to tell: looked at again after ROOM_LOOK at most.
+                    self._in_hand_fell.wait(min(left, ROOM_LOOK))
+                return True
+            finally:
+                self._room_waiters -= 1
+
+    def _fewer_in_hand(self) -> None:
+        """(Under the lock.) Fewer images in hand, or more places: wake wait_for_room."""
+        if self._room_waiters:
+            self._in_hand_fell.notify_all()
+
+    def enter(self, until: float = math.inf, image: int | None = None) -> int | None:
+        """Wait for a place, until ``until`` (time.monotonic()): its id, or None if none was given.
+        The place's download begins now. ``image``: the id it was expected under, if any."""
+        with self._lock:
+            if image is not None:
+                self._expected.discard(image)
             now = time.monotonic()
             if not self._waiting and self.counted(now) < self.size_at(now):
                 return self._give()
@@ -147,6 +209,7 @@ class DownloadWindow:
                 self._waiting.remove(turn)
             except ValueError:  # let in between the timeout and here: the place is ours
                 return turn.place
+            self._fewer_in_hand()
         return None
 
     def downloaded(self, place: int, seconds: float) -> None:
@@ -156,17 +219,20 @@ class DownloadWindow:
             self._out.pop(place, None)
             self.download_seconds = _averaged(self.download_seconds, seconds)
             self._let_in()
+            self._fewer_in_hand()  # the window's size moved
 
     def leave(self, place: int) -> None:
         with self._lock:
             self._out.pop(place, None)
             self.inside -= 1
             self._let_in()
+            self._fewer_in_hand()
 
     def transformed(self, seconds: float) -> None:
         with self._lock:
             self.transform_seconds = _averaged(self.transform_seconds, seconds)
             self._let_in()
+            self._fewer_in_hand()  # the window's size moved
 
     def _give(self) -> int:
         """A place, its download out from now (under the lock)."""
@@ -181,6 +247,8 @@ class DownloadWindow:
         """The first waiting threads, as far as there are places (under the lock)."""
         now = time.monotonic()
         room = self.size_at(now) - self.counted(now)  # each place given counts: its download is new
+        if not self._waiting or room <= 0:
+            return
         while self._waiting and room > 0:
             turn = self._waiting.popleft()
             turn.place = self._give()
@@ -214,15 +282,16 @@ class Place:
     """One image's place in a window (none: no window), taken before its download and given back at
     its transform's start, or at its end when it has none."""
 
-    def __init__(self, window: DownloadWindow | None) -> None:
+    def __init__(self, window: DownloadWindow | None, image: int | None = None) -> None:
         self.window = window
+        self.image = image  # the id the window expects it under (DownloadWindow.expect)
         self.place: int | None = None
 
     def take(self, until: float) -> bool:
         """Whether a place was given by ``until`` (always, without a window)."""
         if self.window is None:
             return True
-        self.place = self.window.enter(until)
+        self.place = self.window.enter(until, self.image)
         return self.place is not None
 
     def give_back(self) -> None:

@@ -71,7 +71,7 @@ def process_images(self: Task[[list[int]], None], image_ids: list[int]) -> None:
         if claimed:
             send_batches()  # room freed: the next batch, of the request whose turn it is
 
-    workerresources.batch_pipeline().run(batch)
+    workerresources.batch_pipeline().run(batch, image_ids)
 
 
 @shared_task(

@@ -82,7 +82,9 @@ def transform_slots() -> ProcessThenMachine:
 @once
 def batch_pipeline() -> BatchPipeline:
     """Per worker process: the batches it works on at once (IMAGE_BATCHES_PER_PROCESS)."""
-    return BatchPipeline(settings.IMAGE_BATCHES_PER_PROCESS)
+    return BatchPipeline(
+        settings.IMAGE_BATCHES_PER_PROCESS, download_window(), room_wait=settings.IMAGE_BATCH_TIME_LIMIT
+    )
 
 
 @once

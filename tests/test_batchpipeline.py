@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
 from catalog.batchpipeline import BatchPipeline
+from catalog.downloadwindow import DownloadWindow
 
 pytestmark = pytest.mark.django_db  # a batch's thread closes its database connection when it ends
 
@@ -111,3 +113,33 @@ def test_at_most_depth_batches_give_their_room_up() -> None:
     pipeline.run(giving_up(2))
     assert started[2].wait(WAIT)
     assert pipeline.idle(timeout=WAIT)
+
+
+def test_with_a_window_the_next_batch_waits_while_the_images_in_hand_fill_its_places() -> None:
+    """The images of the batches in hand count until they ask for a place and then until their
+    transform; those a batch never started are forgotten when it ends."""
+    window = DownloadWindow(floor=2, ceiling=2)  # nothing timed: 2 places, in hand at most 2 + 2
+    pipeline = BatchPipeline(8, window, room_wait=WAIT)
+    go_on, first, second = threading.Event(), threading.Event(), threading.Event()
+    pipeline.run(blocked_batch(first, go_on), images=[1, 2, 3, 4])
+    assert first.wait(WAIT)
+    returned = threading.Event()
+
+    def second_task() -> None:
+        pipeline.run(blocked_batch(second, go_on), images=[5, 6])
+        returned.set()
+
+    thread = threading.Thread(target=second_task, daemon=True)
+    thread.start()
+    until_waiting = time.monotonic() + WAIT
+    while window._room_waiters != 1:
+        assert time.monotonic() < until_waiting, "the second batch waits for room in the window"
+        time.sleep(0.005)
+    assert not returned.is_set() and not second.is_set()
+    place = window.enter(image=1)
+    assert place is not None
+    window.leave(place)  # image 1's transform began: three in hand
+    assert returned.wait(WAIT) and second.wait(WAIT), "the second batch is taken"
+    go_on.set()
+    assert pipeline.idle(timeout=WAIT)
+    assert not window._expected, "what the batches never started is forgotten as they end"

@@ -140,6 +140,53 @@ def test_a_far_host_opens_the_window_to_those_waiting() -> None:
     assert window.inside == 4
 
 
+def test_a_process_takes_another_batch_while_it_has_fewer_images_in_hand_than_places_and_floor() -> None:
+    """Images in hand before their transform: placed, waiting for a place, or handed over and yet to
+    ask. Past the window's places and its floor, a process's next batch waits, so it does not sit on
+    images another process with idle cores could work on (at a request's end, 1,000 images in batches
+    of 32: one process ran 0.5-1.5 s alone on what it had taken)."""
+    window = DownloadWindow(floor=2, ceiling=8)
+    timed(window, 0.0, 1.0)  # downloads take no time: the window is its floor, 2 places
+    assert window.wait_for_room(0), "nothing in hand"
+    window.expect([1, 2, 3])  # a batch handed over: its images have not asked for a place yet
+    assert window.wait_for_room(0), "three in hand: fewer than 2 places and the floor of 2"
+    window.expect([4])
+    assert not window.wait_for_room(0.01), "four in hand: the wait ends at its deadline"
+    first, second = window.enter(image=1), window.enter(image=2)
+    assert first is not None and second is not None
+    assert not window.wait_for_room(0), "asking for a place does not change what is in hand"
+
+    taken = threading.Event()
+
+    def next_batch() -> None:
+        if window.wait_for_room(WAIT):
+            taken.set()
+
+    thread = threading.Thread(target=next_batch, daemon=True)
+    thread.start()
+    until(lambda: window._room_waiters == 1, "the next batch waits")
+    window.downloaded(first, 0.0)
+    assert not taken.is_set(), "downloaded and not transforming yet: still in hand"
+    window.leave(first)  # its transform begins
+    assert taken.wait(WAIT), "one fewer in hand: the next batch is taken"
+    thread.join(WAIT)
+
+    window.forget([3, 4, 99])  # their batch ended before they asked (and 99 was never expected)
+    assert not window._expected
+    assert window.wait_for_room(0) and window.inside == 1
+
+
+def test_a_download_gone_overdue_is_not_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wedged host's downloads do not keep its process from taking the next batch."""
+    monkeypatch.setattr(downloadwindow, "OVERDUE_MIN", 0.05)
+    window = DownloadWindow(floor=1, ceiling=8)
+    timed(window, 0.0, 1.0)  # the window is its floor, 1 place
+    place = window.enter(image=1)
+    window.expect([2])
+    assert place is not None and not window.wait_for_room(0), "two in hand, one place and a floor of 1"
+    assert window.wait_for_room(WAIT), "its download overdue, the one place is free again"
+
+
 def test_a_download_out_too_long_stops_holding_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wedged host's download no longer counts once overdue: another host's images go on."""
     monkeypatch.setattr(downloadwindow, "OVERDUE_MIN", 0.2)
@@ -201,6 +248,8 @@ def test_images_wait_for_a_place_before_their_download_not_after_it(
     ids = list(ProductImage.objects.filter(request_id=request_pk).values_list("pk", flat=True))
     window = DownloadWindow(floor=1, ceiling=8)
     timed(window, 0.0, 1.0)  # one place; two once a real download (well under 0.4 s) is timed
+    gone = max(ids) + 1  # handed over, but no such image to claim (as one settled already)
+    window.expect([*ids, gone])  # as the process's pipeline does when it takes the batch
     slots = HeldTransforms()
     sent_while_held: list[int] = []
 
@@ -215,7 +264,7 @@ def test_images_wait_for_a_place_before_their_download_not_after_it(
     fetcher = Fetcher(FetchLimits(), ALLOW_LOCAL)
     with ThreadPoolExecutor(max_workers=8) as threads, django_capture_on_commit_callbacks(execute=False):
         assert services.process_batch(
-            ids,
+            [*ids, gone],
             "node@host:1",
             threads=threads,
             fetcher=fetcher,
@@ -227,3 +276,4 @@ def test_images_wait_for_a_place_before_their_download_not_after_it(
     assert sent_while_held == [2], "only the two in the window were sent"
     assert counters(request_pk) == (8, 0)
     assert sum(server.hits.values()) == 8 and window.inside == 0 and not window._waiting
+    assert not window._expected, "each image asked for a place; the one not claimed was forgotten"

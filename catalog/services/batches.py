@@ -72,7 +72,7 @@ def process_batch(
     ``time_limit`` seconds (IMAGE_BATCH_TIME_LIMIT: the tasks' soft limit, within the claims' lease),
     what finished is kept and the rest goes back to the queue at once (not after a lease, no backoff).
     """
-    claims = claim_images(image_ids, claimant)
+    claims = _claim(image_ids, claimant, window)
     if not claims:
         return False
     # A download waiting for a host's connection gives up at the time limit: past it, this batch
@@ -142,6 +142,13 @@ def process_batch(
             backoff = False
         _settle_outcomes(claims, outcomes, backoff=backoff)
     return True
+
+
+def _claim(image_ids: list[int], claimant: str, window: DownloadWindow | None) -> list[ClaimedImage]:
+    claims = claim_images(image_ids, claimant)
+    if window is not None:  # those not claimed (done, or another worker's) will not ask for a place
+        window.forget(set(image_ids) - {claimed.image.pk for claimed in claims})
+    return claims
 
 
 # How long a host may leave this process's first wave to it unanswered before the images parked for it

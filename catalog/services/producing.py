@@ -145,7 +145,7 @@ def produce_output(
     """
     started = time.perf_counter()
     try:
-        place = Place(window)
+        place = Place(window, claimed.image.pk)
         if not place.take(waits_end):
             raise ImageFailed("processing took too long", code=Reason.TIMEOUT, retryable=True)
         try:
