@@ -499,3 +499,33 @@ def test_a_batch_gives_its_room_up_once_only_transforms_are_left(
         )
     assert transforming.is_set() and counters(request_pk) == (1 + len(rest), 0)
     assert downloads_seen_at_free and set(downloads_seen_at_free) == {0}, downloads_seen_at_free
+
+
+def test_a_requests_last_images_go_out_in_smaller_batches(
+    settings, django_capture_on_commit_callbacks
+) -> None:
+    """A batch runs in one worker process: a request's last full batch kept one core busy while the
+    others had nothing left. Its last images are spread: a quarter of what is left, at least four."""
+    from catalog.services.dispatching import batch_size
+
+    settings.IMAGE_BATCH_SIZE, settings.IMAGE_BATCHES_IN_FLIGHT = 8, 100
+    body = b"S. No.,Product Name,Input Image Urls\n" + b"".join(
+        f"{n},P{n},https://img.example.com/{n}.jpg\n".encode() for n in range(1, 51)
+    )
+    request_pk = create(body, django_capture_on_commit_callbacks)
+
+    batches = services.batches_to_send()
+
+    assert [len(ids) for ids in batches] == [8, 8, 8, 7, 5, 4, 4, 6]
+    sent = [pk for ids in batches for pk in ids]
+    assert sent == sorted(image_ids(request_pk)), "every image once, first rows first"
+    assert [batch_size(n, 32) for n in (1, 3, 5, 12, 16, 40, 128, 1000)] == [
+        1,
+        3,
+        5,
+        4,
+        4,
+        10,
+        32,
+        32,
+    ]

@@ -109,7 +109,7 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
         "CELERY_TASK_SOFT_TIME_LIMIT": "2",
         "FETCH_TOTAL_TIMEOUT": "1.5",  # the settings refuse a limit shorter than a batch's downloads
         "FETCH_CONNECT_TIMEOUT": "1",  # within IMAGE_TOTAL_BUDGET (1.5 x 1.5 s), which the settings want
-        "IMAGE_BATCH_SIZE": "16",
+        "IMAGE_BATCH_SIZE": "12",
         "IMAGE_DOWNLOADS": "16",
         "IMAGE_BATCHES_PER_PROCESS": "1",  # its 16 downloads all this batch's
         "IMAGE_TRANSFORMS": "1",  # one at a time: the heavy ones take seconds together
@@ -125,16 +125,19 @@ def test_a_batch_cut_by_the_soft_time_limit_keeps_what_finished_and_queues_the_r
         heavy_body = heavy_png()
         # A little later than the light ones, so those surely take the one transform slot first.
         heavy = [image_server.add(f"{prefix}/heavy{n}.png", heavy_body, delay=0.3) for n in range(10)]
-        code, accepted = stack.upload(csv_of(light + heavy))  # one batch, the light images first
+        # Light ones after them: a request's first batch is a whole one (these 12) only while it has
+        # four batches' worth to send (its last images go in smaller ones, services/dispatching.py).
+        after = [image_server.add(f"{prefix}/after{n}.jpg", photo((64, 48), "JPEG")) for n in range(36)]
+        code, accepted = stack.upload(csv_of(light + heavy + after))  # the first batch: light, then heavy
         assert code == 202, accepted
         status = stack.wait_complete(accepted["request_id"], timeout=240)
         states = image_states(stack, accepted["request_id"])
     finally:
         stack.stop()
 
-    assert status["progress"]["images"] == 12 and status["completed"], status
+    assert status["progress"]["images"] == 48 and status["completed"], status
     assert [s[1:] for s in states[:2]] == [("done", 1), ("done", 1)], "finished before the cut: kept"
-    assert max(attempts for _, _, attempts in states[2:]) >= 2, "the rest was claimed again"
+    assert max(attempts for _, _, attempts in states[2:12]) >= 2, "the rest was claimed again"
     assert "soft time limit: " in stack.log_path("worker1").read_text()
 
 
