@@ -140,11 +140,14 @@ def test_a_far_host_opens_the_window_to_those_waiting() -> None:
     assert window.inside == 4
 
 
-def test_a_process_takes_another_batch_while_it_has_fewer_images_in_hand_than_places_and_floor() -> None:
+def test_a_process_takes_another_batch_while_it_has_fewer_images_in_hand_than_places_and_floor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Images in hand before their transform: placed, waiting for a place, or handed over and yet to
     ask. Past the window's places and its floor, a process's next batch waits, so it does not sit on
     images another process with idle cores could work on (at a request's end, 1,000 images in batches
     of 32: one process ran 0.5-1.5 s alone on what it had taken)."""
+    monkeypatch.setattr(downloadwindow, "OVERDUE_MIN", WAIT)  # a slow test thread makes none overdue
     window = DownloadWindow(floor=2, ceiling=8)
     timed(window, 0.0, 1.0)  # downloads take no time: the window is its floor, 2 places
     assert window.wait_for_room(0), "nothing in hand"
@@ -178,7 +181,7 @@ def test_a_process_takes_another_batch_while_it_has_fewer_images_in_hand_than_pl
 
 def test_a_download_gone_overdue_is_not_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wedged host's downloads do not keep its process from taking the next batch."""
-    monkeypatch.setattr(downloadwindow, "OVERDUE_MIN", 0.05)
+    monkeypatch.setattr(downloadwindow, "OVERDUE_MIN", 1.0)  # well past the check just after it began
     window = DownloadWindow(floor=1, ceiling=8)
     timed(window, 0.0, 1.0)  # the window is its floor, 1 place
     place = window.enter(image=1)
