@@ -53,8 +53,9 @@ class BatchPipeline:
         self._ended = threading.Condition()
 
     def run(self, batch: Callable[[], None], images: Collection[int] = ()) -> None:
-        """Wait until fewer than ``depth`` batches are in hand, and (with a window) until few of their
-        ``images`` wait for a place, then start ``batch`` in a thread."""
+        """Wait until fewer than ``depth`` batches are in hand, and (with a window) until the images in
+        hand are fewer than its places and floor, then start ``batch``, its ``images`` now in hand, in
+        a thread."""
         self._room.acquire()
         if self.window is not None:
             # Past this wait the batch is taken anyway: images in hand that never leave (a bug) slow

@@ -247,8 +247,6 @@ class DownloadWindow:
         """The first waiting threads, as far as there are places (under the lock)."""
         now = time.monotonic()
         room = self.size_at(now) - self.counted(now)  # each place given counts: its download is new
-        if not self._waiting or room <= 0:
-            return
         while self._waiting and room > 0:
             turn = self._waiting.popleft()
             turn.place = self._give()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
 
 from catalog.batchpipeline import BatchPipeline
 from catalog.downloadwindow import DownloadWindow
+from tests.test_downloadwindow import until
 
 pytestmark = pytest.mark.django_db  # a batch's thread closes its database connection when it ends
 
@@ -131,10 +131,7 @@ def test_with_a_window_the_next_batch_waits_while_the_images_in_hand_fill_its_pl
 
     thread = threading.Thread(target=second_task, daemon=True)
     thread.start()
-    until_waiting = time.monotonic() + WAIT
-    while window._room_waiters != 1:
-        assert time.monotonic() < until_waiting, "the second batch waits for room in the window"
-        time.sleep(0.005)
+    until(lambda: window._room_waiters == 1, "the second batch waits for room in the window")
     assert not returned.is_set() and not second.is_set()
     place = window.enter(image=1)
     assert place is not None
